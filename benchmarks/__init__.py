@@ -1,0 +1,1 @@
+"""Benchmarks of aibrain beside PocketBase and Better Auth; run with `python -m benchmarks`."""

@@ -1,0 +1,241 @@
+"""Start, watch and stop the server processes of a benchmark.
+
+Every process is started by this module and stopped by its PID (and the PIDs of its
+descendants), never by name, because other people run servers on the same machine.
+CPU time, RSS and open file descriptors are read from /proc, so this module is Linux-only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+def free_port() -> int:
+    """Return a loopback port that was free a moment ago (bind port 0 and read it back)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _children_by_parent() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        # The command name in field 2 may contain spaces and parentheses, so split after the last ")".
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(parent, []).append(int(entry))
+    return children
+
+
+def process_tree(pid: int) -> list[int]:
+    """Return `pid` and all of its live descendants."""
+    children = _children_by_parent()
+    tree, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        tree.append(current)
+        pending.extend(children.get(current, []))
+    return tree
+
+
+def cpu_seconds(pid: int) -> float:
+    """Return user plus system CPU seconds used so far by one process (0 if it has exited)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # After the command name: fields[11] is utime and fields[12] is stime (proc(5) fields 14 and 15).
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def rss_bytes(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_SIZE
+    except OSError:
+        return 0
+
+
+def open_fds(pid: int) -> int:
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return 0
+
+
+@dataclass
+class Usage:
+    """Resources a process tree used during one measured interval."""
+
+    cpu_seconds: float
+    peak_rss_bytes: int
+    peak_open_fds: int
+    processes: int
+
+
+class Watch:
+    """Sample a process tree's RSS and open file descriptors while a scenario runs.
+
+    CPU comes from utime + stime deltas of every process seen in the tree. Processes that exit
+    during the interval lose their last ticks, which undercounts CPU slightly.
+    """
+
+    def __init__(self, root_pids: Sequence[int], interval: float = 0.1) -> None:
+        self._roots = list(root_pids)
+        self._interval = interval
+        self._start_cpu: dict[int, float] = {}
+        self._last_cpu: dict[int, float] = {}
+        self._peak_rss = 0
+        self._peak_fds = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _pids(self) -> list[int]:
+        return [pid for root in self._roots for pid in process_tree(root)]
+
+    def _sample(self) -> None:
+        pids = self._pids()
+        for pid in pids:
+            seconds = cpu_seconds(pid)
+            self._start_cpu.setdefault(pid, seconds)
+            self._last_cpu[pid] = max(seconds, self._last_cpu.get(pid, 0.0))
+        self._peak_rss = max(self._peak_rss, sum(rss_bytes(pid) for pid in pids))
+        self._peak_fds = max(self._peak_fds, sum(open_fds(pid) for pid in pids))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self._sample()
+
+    def __enter__(self) -> Watch:
+        self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    def usage(self) -> Usage:
+        cpu = sum(self._last_cpu[pid] - self._start_cpu[pid] for pid in self._last_cpu)
+        return Usage(cpu, self._peak_rss, self._peak_fds, len(self._last_cpu))
+
+
+@dataclass
+class Server:
+    """A server process this benchmark started, with the address it listens on."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+    command: list[str]
+    env_shown: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Send SIGTERM to the server, wait, then SIGKILL whatever is left of its tree by PID."""
+        if self.process.poll() is not None:
+            return
+        tree = process_tree(self.pid)
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            log.warning("%s (pid %d) ignored SIGTERM for %.0f s, killing it", self.name, self.pid, timeout)
+        for pid in tree:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.process.wait(timeout)
+
+
+def start_server(
+    name: str,
+    command: Sequence[str],
+    port: int,
+    log_dir: Path,
+    ready: Callable[[], bool],
+    env: Mapping[str, str] | None = None,
+    env_shown: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 60.0,
+) -> Server:
+    """Start `command` with its output in `log_dir/<name>.log` and wait until `ready()` is true.
+
+    `env` is added to this process's environment. `env_shown` is the part worth printing in the
+    report (no secrets). Raises RuntimeError with the log's tail when the process exits or the
+    timeout passes first.
+    """
+    log_path = log_dir / f"{name}.log"
+    full_env = {**os.environ, **(env or {})}
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            list(command), stdout=log_file, stderr=subprocess.STDOUT, env=full_env, cwd=cwd
+        )
+    server = Server(name, process, port, log_path, list(command), dict(env_shown or {}))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with code {process.returncode}:\n{_tail(log_path)}")
+        try:
+            if ready():
+                log.info("%s ready on port %d (pid %d)", name, port, process.pid)
+                return server
+        except OSError:
+            pass
+        time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"{name} was not ready after {timeout:.0f} s:\n{_tail(log_path)}")
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def read_json_line(path: Path, key: str) -> dict[str, object] | None:
+    """Return the first JSON object line in a log file that has `key`, or None."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("{") and key in line:
+            try:
+                value = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(value, dict) and key in value:
+                return value
+    return None

@@ -1,0 +1,302 @@
+"""The benchmark scenarios: aibrain and its peers under the same load, one after the other."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from benchmarks import aibrain_servers, betterauth, pocketbase, stub_tokens
+from benchmarks.loadgen import LoadResult, run_sequential, run_wrk
+from benchmarks.procs import Server, Usage, Watch
+
+log = logging.getLogger(__name__)
+
+AIBRAIN = "aibrain"
+PASSWORD = "bench-password-123"
+EVENT_DATA = '{"text":"benchmark event {n}","tags":["bench","load"],"n":{n}}'
+STUB_ISSUER = "http://aibrain-bench.invalid"
+
+
+@dataclass
+class Row:
+    """One system's result in one scenario."""
+
+    system: str
+    load: LoadResult
+    usage: Usage
+    note: str = ""
+
+
+@dataclass
+class Scenario:
+    key: str
+    title: str
+    method: str
+    rows: list[Row] = field(default_factory=list)
+    sequential: bool = False
+
+    def row(self, system: str) -> Row | None:
+        return next((row for row in self.rows if row.system == system), None)
+
+
+@dataclass
+class Context:
+    duration: float
+    work_dir: Path
+    sequential_count: int
+    scale_sizes: Sequence[int]
+    versions: dict[str, str] = field(default_factory=dict)
+    servers: list[dict[str, object]] = field(default_factory=list)
+
+    @property
+    def warmup(self) -> float:
+        return max(1.0, min(2.0, self.duration / 3))
+
+    def record_server(self, server: Server, system: str, note: str = "") -> None:
+        self.servers.append(
+            {"system": system, "name": server.name, "command": " ".join(_short(a) for a in server.command),
+             "env": server.env_shown, "note": note}
+        )
+
+
+def _short(arg: str) -> str:
+    """Show repository paths relative to the repository in the report."""
+    root = str(Path(__file__).resolve().parent.parent) + "/"
+    return arg.replace(root, "")
+
+
+def measure(system: str, watched: Sequence[Server], run: Callable[[], LoadResult], note: str = "") -> Row:
+    """Run one measured load while sampling the watched servers' CPU, RSS and open files."""
+    with Watch([server.pid for server in watched]) as watch:
+        load = run()
+    row = Row(system, load, watch.usage(), note)
+    log.info(
+        "  %-22s %8.0f req/s  p50 %7.2f ms  p99 %7.2f ms  errors %d",
+        system, load.rps, load.p50_ms, load.p99_ms, load.errors,
+    )
+    if load.errors:
+        log.warning("  %s had %d failed requests out of %d", system, load.errors, load.requests)
+    return row
+
+
+def expect_status(method: str, url: str, status: int, **kwargs: object) -> httpx.Response:
+    """Send one request and raise when the status differs, so that no load run measures error pages."""
+    response = httpx.request(method, url, timeout=30, **kwargs)  # type: ignore[arg-type]
+    if response.status_code != status:
+        raise RuntimeError(f"{method} {url} returned {response.status_code}, expected {status}: {response.text[:300]}")
+    return response
+
+
+def measure_wrk(ctx: Context, system: str, watched: Sequence[Server], url: str, **kwargs: object) -> Row:
+    """Warm up with the same load for a short while, then measure it; only the second run is watched."""
+    run_wrk(url, duration=ctx.warmup, **kwargs)  # type: ignore[arg-type]
+    return measure(system, watched, lambda: run_wrk(url, duration=ctx.duration, **kwargs))  # type: ignore[arg-type]
+
+
+def write_tokens(path: Path, pairs: Sequence[tuple[str, str]]) -> Path:
+    path.write_text("".join(f"{token}\t{user}\n" for token, user in pairs))
+    return path
+
+
+# aibrain and Better Auth speak the same auth protocol, so one client serves both.
+
+
+@dataclass
+class AuthUser:
+    user_id: str
+    session_token: str
+    signed_token: str
+    jwt: str | None
+
+
+def sign_up(auth_url: str, email: str) -> AuthUser:
+    response = expect_status(
+        "POST", f"{auth_url}/api/auth/sign-up/email", 200, json={"name": "Bench", "email": email, "password": PASSWORD}
+    )
+    body = response.json()
+    return AuthUser(
+        body["user"]["id"], body["token"], response.headers.get("set-auth-token", body["token"]), body.get("jwt")
+    )
+
+
+def fresh_jwt(auth_url: str, user: AuthUser) -> str:
+    response = expect_status(
+        "GET", f"{auth_url}/api/auth/token", 200, headers={"Authorization": f"Bearer {user.signed_token}"}
+    )
+    return str(response.json()["token"])
+
+
+def run_events(ctx: Context) -> list[Scenario]:
+    """Create and list events on aibrain and PocketBase, and GET /me on aibrain; 32 connections each."""
+    scenarios = []
+    serve, auth_url, api_url = aibrain_servers.start_serve(ctx.work_dir, rate_limit=False)
+    ctx.record_server(serve, AIBRAIN, "one process per service, default worker counts")
+    pb = pocketbase.start(ctx.work_dir)
+    ctx.record_server(pb, f"PocketBase {ctx.versions.get('PocketBase', '')}")
+    try:
+        users = [sign_up(auth_url, f"events{i}@bench.local") for i in range(32)]
+        aibrain_tokens = write_tokens(
+            ctx.work_dir / "aibrain-jwts.tsv", [(fresh_jwt(auth_url, u), u.user_id) for u in users]
+        )
+        pb_users = pocketbase.setup(pb, 32)
+        pb_tokens = write_tokens(ctx.work_dir / "pb-tokens.tsv", [(u.token, u.id) for u in pb_users])
+        first_jwt = aibrain_tokens.read_text().split("\t", 1)[0]
+        pb_system = f"PocketBase {ctx.versions['PocketBase']}"
+
+        create = Scenario("create", "Create one event", "POST, JSON body of 90 bytes, 32 connections, 32 users")
+        aibrain_body = f'{{"type":"{{type}}","data":{EVENT_DATA}}}'
+        pb_body = f'{{"user":"{{user}}","type":"{{type}}","data":{EVENT_DATA}}}'
+        expect_status(
+            "POST", f"{api_url}/events", 201, headers={"Authorization": f"Bearer {first_jwt}"},
+            json={"type": "note", "data": {"n": 0}},
+        )
+        expect_status(
+            "POST", f"{pb.base_url}{pocketbase.CREATE_PATH}", 200, headers={"Authorization": pb_users[0].token},
+            json={"user": pb_users[0].id, "type": "note", "data": {"n": 0}},
+        )
+        log.info("scenario: create event")
+        create.rows.append(measure_wrk(
+            ctx, AIBRAIN, [serve], f"{api_url}/events",
+            method="POST", auth="bearer", tokens_file=aibrain_tokens, body=aibrain_body,
+        ))
+        create.rows.append(measure_wrk(
+            ctx, pb_system, [pb], f"{pb.base_url}{pocketbase.CREATE_PATH}",
+            method="POST", auth="bearer", tokens_file=pb_tokens, body=pb_body,
+        ))
+        scenarios.append(create)
+
+        listing = Scenario(
+            "list", "List the 50 newest events of one type",
+            "GET, 32 connections, 32 users who each own several hundred events of two types (written by the create scenario)",
+        )
+        aibrain_list = f"{api_url}/events?type=note&limit=50"
+        pb_list = f"{pb.base_url}{pocketbase.LIST_PATH}"
+        _check_page(expect_status("GET", aibrain_list, 200, headers={"Authorization": f"Bearer {first_jwt}"}), "events")
+        _check_page(expect_status("GET", pb_list, 200, headers={"Authorization": pb_users[0].token}), "items")
+        log.info("scenario: list events")
+        listing.rows.append(measure_wrk(ctx, AIBRAIN, [serve], aibrain_list, auth="bearer", tokens_file=aibrain_tokens))
+        listing.rows.append(measure_wrk(ctx, pb_system, [pb], pb_list, auth="bearer", tokens_file=pb_tokens))
+        scenarios.append(listing)
+
+        me = Scenario("me", "GET /me", "GET with a Bearer JWT, 32 connections, 32 users")
+        expect_status("GET", f"{api_url}/me", 200, headers={"Authorization": f"Bearer {first_jwt}"})
+        log.info("scenario: GET /me")
+        me.rows.append(measure_wrk(ctx, AIBRAIN, [serve], f"{api_url}/me", auth="bearer", tokens_file=aibrain_tokens))
+        scenarios.append(me)
+    finally:
+        pb.stop()
+        serve.stop()
+    return scenarios
+
+
+def _check_page(response: httpx.Response, key: str) -> None:
+    count = len(response.json()[key])
+    if count != 50:
+        raise RuntimeError(f"expected a page of 50 events before the list scenario, got {count}")
+
+
+def run_auth(ctx: Context) -> list[Scenario]:
+    """Sign-up and sign-in latency, get-session and token throughput: aibrain against Better Auth."""
+    serve, auth_url, _ = aibrain_servers.start_serve(ctx.work_dir, rate_limit=False)
+    ctx.record_server(serve, AIBRAIN, "AIBRAIN_RATE_LIMIT_ENABLED=false")
+    peers: list[tuple[str, Server, str]] = [(AIBRAIN, serve, auth_url)]
+    if betterauth.available():
+        ba = betterauth.start(ctx.work_dir)
+        ba_system = f"Better Auth {ctx.versions['Better Auth']}"
+        ctx.record_server(ba, ba_system, "RS256 signing keys, SQLite file, rate limit at its default (off)")
+        peers.append((ba_system, ba, ba.base_url))
+    else:
+        log.warning("tests/interop/server.mjs or its node_modules is missing: skipping Better Auth")
+
+    sign_up_s = Scenario(
+        "sign-up", "Sign up (sequential)", f"POST /api/auth/sign-up/email, one connection, up to {ctx.sequential_count} "
+        "requests one after another, each with a new email", sequential=True,
+    )
+    sign_in_s = Scenario(
+        "sign-in", "Sign in (sequential)", f"POST /api/auth/sign-in/email, one connection, up to {ctx.sequential_count} "
+        "requests one after another over 16 existing users", sequential=True,
+    )
+    session_s = Scenario(
+        "get-session", "Get session", "GET /api/auth/get-session with `Authorization: Bearer <signed session token>`, "
+        "16 connections, 16 sessions",
+    )
+    token_s = Scenario("token", "Get a JWT", "GET /api/auth/token with a Bearer session token, 16 connections, 16 sessions")
+    try:
+        for system, server, url in peers:
+            slug = system.split()[0].lower()
+            users = [sign_up(url, f"{slug}-user{i}@bench.local") for i in range(16)]
+            tokens = write_tokens(ctx.work_dir / f"{slug}-sessions.tsv", [(u.signed_token, u.user_id) for u in users])
+            headers = {"Content-Type": "application/json"}
+            max_seconds = max(10.0, 2 * ctx.duration)
+
+            def sign_up_request(i: int, slug: str = slug) -> tuple[str, str, dict[str, str], bytes]:
+                body = json.dumps({"name": "Bench", "email": f"{slug}-signup{i}@bench.local", "password": PASSWORD})
+                return "POST", "/api/auth/sign-up/email", headers, body.encode()
+
+            def sign_in_request(i: int, slug: str = slug) -> tuple[str, str, dict[str, str], bytes]:
+                body = json.dumps({"email": f"{slug}-user{i % 16}@bench.local", "password": PASSWORD})
+                return "POST", "/api/auth/sign-in/email", headers, body.encode()
+
+            log.info("scenario: sign-up and sign-in, %s", system)
+            run_sequential(url, sign_up_request, count=5, max_seconds=max_seconds)  # warm-up
+            sign_up_s.rows.append(measure(system, [server], lambda: run_sequential(
+                url, lambda i: sign_up_request(i + 5), count=ctx.sequential_count, max_seconds=max_seconds,
+            )))
+            run_sequential(url, sign_in_request, count=5, max_seconds=max_seconds)
+            sign_in_s.rows.append(measure(system, [server], lambda: run_sequential(
+                url, sign_in_request, count=ctx.sequential_count, max_seconds=max_seconds,
+            )))
+
+            log.info("scenario: get-session and token, %s", system)
+            bearer = {"Authorization": f"Bearer {users[0].signed_token}"}
+            expect_status("GET", f"{url}/api/auth/get-session", 200, headers=bearer)
+            expect_status("GET", f"{url}/api/auth/token", 200, headers=bearer)
+            session_s.rows.append(measure_wrk(
+                ctx, system, [server], f"{url}/api/auth/get-session", auth="bearer", tokens_file=tokens, connections=16
+            ))
+            token_s.rows.append(measure_wrk(
+                ctx, system, [server], f"{url}/api/auth/token", auth="bearer", tokens_file=tokens, connections=16
+            ))
+    finally:
+        for _, server, _ in reversed(peers):
+            server.stop()
+    return [sign_up_s, sign_in_s, session_s, token_s]
+
+
+def run_scale(ctx: Context) -> Scenario:
+    """POST /events from 1,000 to 100,000 distinct users, each size on a fresh `aibrain api`."""
+    scenario = Scenario(
+        "users", "Create one event, many distinct users",
+        "POST /events, 32 connections, each request from a user drawn at random; tokens are RS256 JWTs "
+        "signed with a test key that a JWKS stub serves, a fresh `aibrain api` and data dir per size",
+    )
+    largest = max(ctx.scale_sizes)
+    log.info("minting %d stub tokens (cached in %s)", largest, ctx.work_dir.parent / "stub-tokens")
+    key, _ = stub_tokens.load_or_mint(ctx.work_dir.parent / "stub-tokens", STUB_ISSUER, largest)
+    body = f'{{"type":"{{type}}","data":{EVENT_DATA}}}'
+    with stub_tokens.serve_jwks(key) as jwks_url:
+        for size in ctx.scale_sizes:
+            _, tokens = stub_tokens.load_or_mint(ctx.work_dir.parent / "stub-tokens", STUB_ISSUER, size)
+            name = f"aibrain-api-{size}"
+            api = aibrain_servers.start_api(ctx.work_dir, jwks_base_url=jwks_url, issuer=STUB_ISSUER, name=name)
+            if size == ctx.scale_sizes[0]:
+                ctx.record_server(api, AIBRAIN, "many-user runs: `aibrain api` alone with a JWKS stub")
+            try:
+                first = tokens.read_text().split("\t", 1)[0]
+                expect_status("POST", f"{api.base_url}/events", 201, headers={"Authorization": f"Bearer {first}"},
+                              json={"type": "note", "data": {}})
+                log.info("scenario: %d users", size)
+                row = measure_wrk(
+                    ctx, f"{size:,} users", [api], f"{api.base_url}/events",
+                    method="POST", auth="bearer", tokens_file=tokens, body=body,
+                )
+                row.note = f"{aibrain_servers.user_dirs(ctx.work_dir, name):,} user files at the end"
+                scenario.rows.append(row)
+            finally:
+                api.stop()
+    return scenario
