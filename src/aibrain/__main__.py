@@ -1,0 +1,3 @@
+from aibrain.cli import main
+
+main(prog_name="aibrain")

@@ -1,0 +1,112 @@
+"""Run the services: one with Granian in this process, or both as child processes for `serve`."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from types import FrameType
+
+from aibrain.logs import FORMAT
+
+log = logging.getLogger(__name__)
+
+TARGETS = {
+    "auth": "aibrain.auth.app:app_from_env",
+    "api": "aibrain.api.app:app_from_env",
+}
+
+
+# Granian's own records ("Listening at ...") in the same one-line format as ours, on stderr.
+GRANIAN_LOGGING = {
+    "formatters": {
+        "generic": {"()": "logging.Formatter", "fmt": FORMAT},
+        "access": {"()": "logging.Formatter", "fmt": "%(message)s"},
+    },
+    "handlers": {
+        "console": {"formatter": "generic", "class": "logging.StreamHandler", "stream": "ext://sys.stderr"},
+        "access": {"formatter": "access", "class": "logging.StreamHandler", "stream": "ext://sys.stderr"},
+    },
+}
+
+
+def run_service(name: str, *, host: str, port: int, workers: int, log_level: str) -> None:
+    """Serve one service with Granian (uvloop, ASGI) until SIGINT or SIGTERM."""
+    from granian import Granian
+    from granian.constants import Interfaces, Loops
+    from granian.log import LogLevels
+
+    loop = Loops.uvloop if sys.platform != "win32" else Loops.asyncio
+    server = Granian(
+        TARGETS[name],
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=workers,
+        loop=loop,
+        factory=True,
+        log_level=LogLevels(log_level.lower()),
+        log_access=False,
+        log_dictconfig=GRANIAN_LOGGING,
+        # Several hundred keep-alive clients are normal for an agent fleet; the default backlog of
+        # 1024 is shared by the workers.
+        backlog=2048,
+    )
+    log.info("starting %s service on http://%s:%d with %d worker(s)", name, host, port, workers)
+    server.serve()
+    log.info("%s service stopped", name)
+
+
+def serve_both(env: dict[str, str]) -> int:
+    """Start `aibrain auth` and `aibrain api` as children and stop both when either stops or on a signal.
+
+    Returns 0 after a requested stop, or the exit code of a child that stopped by itself.
+    """
+    children = {
+        name: subprocess.Popen([sys.executable, "-m", "aibrain", name], env=env) for name in ("auth", "api")
+    }
+    stopping = False
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        log.info("received %s; stopping both services", signal.Signals(signum).name)
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+
+    failed: tuple[str, int] | None = None
+    while not stopping and failed is None:
+        for name, child in children.items():
+            code = child.poll()
+            if code is not None:
+                failed = (name, code)
+                log.error("%s service exited with code %d; stopping the other one", name, code)
+                break
+        time.sleep(0.2)
+
+    for child in children.values():
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    for name, child in children.items():
+        try:
+            child.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            log.error("%s service did not stop within 20 s; killing it", name)
+            child.kill()
+            child.wait()
+    if failed is not None:
+        return failed[1] or 1
+    return 0
+
+
+def child_environment(overrides: dict[str, object]) -> dict[str, str]:
+    """Return this process's environment with settings overrides as AIBRAIN_* variables."""
+    env = dict(os.environ)
+    for field, value in overrides.items():
+        if value is not None:
+            env[f"AIBRAIN_{field.upper()}"] = str(value)
+    return env
