@@ -15,6 +15,7 @@ import logging
 import secrets
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from datetime import UTC, datetime
 import msgspec
 from Crypto.Cipher import ChaCha20_Poly1305
 from joserfc import jws
+from joserfc.errors import SecurityWarning
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 from sqlalchemy import Connection, Engine, select, update
 
@@ -30,6 +32,10 @@ from aibrain.auth.tokens import new_id
 from aibrain.logs import shorten
 
 log = logging.getLogger(__name__)
+
+# Better Auth signs Ed25519 keys under the name "EdDSA", which RFC 9864 deprecates in favour of
+# "Ed25519". Tokens must carry the name Better Auth's verifiers expect, so the warning is noise here.
+warnings.filterwarnings("ignore", message="EdDSA is deprecated", category=SecurityWarning)
 
 AnyKey = RSAKey | ECKey | OKPKey
 
