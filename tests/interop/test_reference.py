@@ -10,7 +10,7 @@ from joserfc import jwt
 from joserfc.errors import SecurityWarning
 from joserfc.jwk import KeySet
 
-from better_auth_process import BetterAuthServer, run_client
+from .better_auth_process import BetterAuthServer, run_client
 
 pytestmark = pytest.mark.interop
 
