@@ -47,16 +47,19 @@ def make_settings(tmp_path: Path, issuer: StubIssuer, **overrides: Any) -> Setti
     return load_settings(**values)
 
 
-def claims_for(clock: FakeClock, sub: str = "alice", **overrides: Any) -> dict[str, Any]:
-    """Return Better Auth-shaped claims for `sub`, valid for 900 s from the fake clock's now."""
+def claims_for(clock: FakeClock, user: str = "alice", **overrides: Any) -> dict[str, Any]:
+    """Return Better Auth-shaped claims of `user`, valid for 900 s from the fake clock's now.
+
+    Each keyword replaces one claim; the value `...` removes it.
+    """
     claims: dict[str, Any] = {
         "iat": int(clock.now),
-        "name": sub.title(),
-        "email": f"{sub}@example.com",
+        "name": user.title(),
+        "email": f"{user}@example.com",
         "emailVerified": True,
         "image": None,
-        "id": sub,
-        "sub": sub,
+        "id": user,
+        "sub": user,
         "exp": int(clock.now) + 900,
         "iss": ORIGIN,
         "aud": ORIGIN,

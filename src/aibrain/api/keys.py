@@ -8,6 +8,8 @@ chooses the algorithm; it can only agree with the key.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -115,13 +117,16 @@ def parse_key(jwk: object) -> VerificationKey:
 
     public = {name: jwk[name] for name in _PUBLIC_MEMBERS[kty] if name in jwk}
     public["kty"] = kty
+    if kty == "RSA":
+        # Checked before joserfc sees the key, because joserfc only warns about short RSA keys.
+        bits = _modulus_bits(public.get("n"))
+        if bits < MIN_RSA_BITS:
+            raise UnusableKeyError(f"RSA key of {bits} bits is shorter than {MIN_RSA_BITS}")
     try:
         key = _import_public_key(kty, public)
     except (JoseError, ValueError, TypeError, KeyError) as exc:
         raise UnusableKeyError(f"invalid {kty} key material: {exc}") from exc
 
-    if isinstance(key, RSAKey) and key.public_key.key_size < MIN_RSA_BITS:
-        raise UnusableKeyError(f"RSA key of {key.public_key.key_size} bits is shorter than {MIN_RSA_BITS}")
     if isinstance(key, ECKey) and key.curve_name != "P-256":
         raise UnusableKeyError(f"EC curve {key.curve_name!r} is not P-256")
     if isinstance(key, OKPKey) and key.curve_name != "Ed25519":
@@ -129,6 +134,16 @@ def parse_key(jwk: object) -> VerificationKey:
 
     thumbprint = hashlib.sha256(msgspec.json.encode(public, order="sorted")).hexdigest()
     return VerificationKey(kid=kid, alg=alg, algorithm=ALGORITHMS[alg], key=key, thumbprint=thumbprint)
+
+
+def _modulus_bits(value: object) -> int:
+    if not isinstance(value, str):
+        raise UnusableKeyError("RSA key has no modulus n")
+    try:
+        modulus = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise UnusableKeyError("RSA modulus n is not base64url") from exc
+    return int.from_bytes(modulus, "big").bit_length()
 
 
 def _import_public_key(kty: str, public: dict[str, Any]) -> VerificationKeyObject:
