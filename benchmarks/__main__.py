@@ -41,6 +41,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--users", default="1000,10000,100000", help="comma-separated user counts of the many-user runs"
     )
+    parser.add_argument(
+        "--real-users", type=int, default=1000,
+        help="users signed up for real on `aibrain serve` for one more many-user run (0 skips it)",
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md", help="Markdown report path")
     parser.add_argument("--note", default="", help="sentence added under the machine description, e.g. who else ran")
     parser.add_argument("--keep", action="store_true", help="keep the temp data dirs and server logs after the run")
@@ -128,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         work_dir=work_dir,
         sequential_count=args.sequential_count,
         scale_sizes=[int(size) for size in args.users.split(",")],
+        real_users=args.real_users,
         versions=versions(),
     )
     info = machine()

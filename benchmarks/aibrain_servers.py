@@ -19,6 +19,7 @@ def _get_ok(url: str) -> bool:
 
 def start_serve(work_dir: Path, *, rate_limit: bool) -> tuple[Server, str, str]:
     """Run `aibrain serve` with default settings on free ports; return it and the auth and API URLs."""
+    work_dir.mkdir(parents=True, exist_ok=True)
     auth_port, api_port = free_port(), free_port()
     auth_url, api_url = f"http://127.0.0.1:{auth_port}", f"http://127.0.0.1:{api_port}"
     env_shown = {
@@ -34,8 +35,10 @@ def start_serve(work_dir: Path, *, rate_limit: bool) -> tuple[Server, str, str]:
         "BETTER_AUTH_SECRET": secrets.token_urlsafe(32),
     }
 
+    # /health rather than /ready: both services start at once, so the API's first JWKS fetch can
+    # miss the auth service, and the API then learns the keys on its first authenticated request.
     def ready() -> bool:
-        return _get_ok(f"{auth_url}/api/auth/jwks") and _get_ok(f"{api_url}/ready")
+        return _get_ok(f"{auth_url}/api/auth/jwks") and _get_ok(f"{api_url}/health")
 
     # cwd is the temp dir so that a developer's .env in the repository does not change the settings.
     server = start_server(
@@ -75,7 +78,7 @@ def start_api(work_dir: Path, *, jwks_base_url: str, issuer: str, name: str) -> 
     )
 
 
-def user_dirs(work_dir: Path, name: str) -> int:
-    """Count the per-user folders the API created under its data dir."""
-    users = work_dir / f"{name}-data" / "users"
+def user_dirs(data_dir: Path) -> int:
+    """Count the per-user folders the API created under a data dir."""
+    users = data_dir / "users"
     return sum(1 for _ in users.iterdir()) if users.is_dir() else 0

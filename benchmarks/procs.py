@@ -19,6 +19,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
+
 log = logging.getLogger(__name__)
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -56,6 +58,21 @@ def process_tree(pid: int) -> list[int]:
         tree.append(current)
         pending.extend(children.get(current, []))
     return tree
+
+
+def command_line(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")[:-1]
+    except OSError:
+        return []
+
+
+def child_running(root: int, *args: str) -> int:
+    """Return the PID of the first child of `root` whose command line ends with `args`."""
+    for pid in process_tree(root)[1:]:
+        if tuple(command_line(pid)[-len(args):]) == args:
+            return pid
+    raise RuntimeError(f"pid {root} has no child running {' '.join(args)}")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -209,8 +226,8 @@ def start_server(
             if ready():
                 log.info("%s ready on port %d (pid %d)", name, port, process.pid)
                 return server
-        except OSError:
-            pass
+        except (OSError, httpx.TransportError):
+            pass  # not listening yet
         time.sleep(0.1)
     server.stop()
     raise RuntimeError(f"{name} was not ready after {timeout:.0f} s:\n{_tail(log_path)}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import httpx
 
 from benchmarks import aibrain_servers, betterauth, pocketbase, stub_tokens
 from benchmarks.loadgen import LoadResult, run_sequential, run_wrk
-from benchmarks.procs import Server, Usage, Watch
+from benchmarks.procs import Server, Usage, Watch, child_running
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class Context:
     work_dir: Path
     sequential_count: int
     scale_sizes: Sequence[int]
+    real_users: int = 0
     versions: dict[str, str] = field(default_factory=dict)
     servers: list[dict[str, object]] = field(default_factory=list)
 
@@ -70,9 +72,9 @@ def _short(arg: str) -> str:
     return arg.replace(root, "")
 
 
-def measure(system: str, watched: Sequence[Server], run: Callable[[], LoadResult], note: str = "") -> Row:
-    """Run one measured load while sampling the watched servers' CPU, RSS and open files."""
-    with Watch([server.pid for server in watched]) as watch:
+def measure(system: str, watched: Sequence[int], run: Callable[[], LoadResult], note: str = "") -> Row:
+    """Run one measured load while sampling CPU, RSS and open files of the watched process trees."""
+    with Watch(watched) as watch:
         load = run()
     row = Row(system, load, watch.usage(), note)
     log.info(
@@ -92,7 +94,7 @@ def expect_status(method: str, url: str, status: int, **kwargs: object) -> httpx
     return response
 
 
-def measure_wrk(ctx: Context, system: str, watched: Sequence[Server], url: str, **kwargs: object) -> Row:
+def measure_wrk(ctx: Context, system: str, watched: Sequence[int], url: str, **kwargs: object) -> Row:
     """Warm up with the same load for a short while, then measure it; only the second run is watched."""
     run_wrk(url, duration=ctx.warmup, **kwargs)  # type: ignore[arg-type]
     return measure(system, watched, lambda: run_wrk(url, duration=ctx.duration, **kwargs))  # type: ignore[arg-type]
@@ -136,6 +138,7 @@ def run_events(ctx: Context) -> list[Scenario]:
     scenarios = []
     serve, auth_url, api_url = aibrain_servers.start_serve(ctx.work_dir, rate_limit=False)
     ctx.record_server(serve, AIBRAIN, "one process per service, default worker counts")
+    api_pid = child_running(serve.pid, "aibrain", "api")
     pb = pocketbase.start(ctx.work_dir)
     ctx.record_server(pb, f"PocketBase {ctx.versions.get('PocketBase', '')}")
     try:
@@ -161,11 +164,11 @@ def run_events(ctx: Context) -> list[Scenario]:
         )
         log.info("scenario: create event")
         create.rows.append(measure_wrk(
-            ctx, AIBRAIN, [serve], f"{api_url}/events",
+            ctx, AIBRAIN, [api_pid], f"{api_url}/events",
             method="POST", auth="bearer", tokens_file=aibrain_tokens, body=aibrain_body,
         ))
         create.rows.append(measure_wrk(
-            ctx, pb_system, [pb], f"{pb.base_url}{pocketbase.CREATE_PATH}",
+            ctx, pb_system, [pb.pid], f"{pb.base_url}{pocketbase.CREATE_PATH}",
             method="POST", auth="bearer", tokens_file=pb_tokens, body=pb_body,
         ))
         scenarios.append(create)
@@ -179,14 +182,14 @@ def run_events(ctx: Context) -> list[Scenario]:
         _check_page(expect_status("GET", aibrain_list, 200, headers={"Authorization": f"Bearer {first_jwt}"}), "events")
         _check_page(expect_status("GET", pb_list, 200, headers={"Authorization": pb_users[0].token}), "items")
         log.info("scenario: list events")
-        listing.rows.append(measure_wrk(ctx, AIBRAIN, [serve], aibrain_list, auth="bearer", tokens_file=aibrain_tokens))
-        listing.rows.append(measure_wrk(ctx, pb_system, [pb], pb_list, auth="bearer", tokens_file=pb_tokens))
+        listing.rows.append(measure_wrk(ctx, AIBRAIN, [api_pid], aibrain_list, auth="bearer", tokens_file=aibrain_tokens))
+        listing.rows.append(measure_wrk(ctx, pb_system, [pb.pid], pb_list, auth="bearer", tokens_file=pb_tokens))
         scenarios.append(listing)
 
         me = Scenario("me", "GET /me", "GET with a Bearer JWT, 32 connections, 32 users")
         expect_status("GET", f"{api_url}/me", 200, headers={"Authorization": f"Bearer {first_jwt}"})
         log.info("scenario: GET /me")
-        me.rows.append(measure_wrk(ctx, AIBRAIN, [serve], f"{api_url}/me", auth="bearer", tokens_file=aibrain_tokens))
+        me.rows.append(measure_wrk(ctx, AIBRAIN, [api_pid], f"{api_url}/me", auth="bearer", tokens_file=aibrain_tokens))
         scenarios.append(me)
     finally:
         pb.stop()
@@ -204,12 +207,13 @@ def run_auth(ctx: Context) -> list[Scenario]:
     """Sign-up and sign-in latency, get-session and token throughput: aibrain against Better Auth."""
     serve, auth_url, _ = aibrain_servers.start_serve(ctx.work_dir, rate_limit=False)
     ctx.record_server(serve, AIBRAIN, "AIBRAIN_RATE_LIMIT_ENABLED=false")
-    peers: list[tuple[str, Server, str]] = [(AIBRAIN, serve, auth_url)]
+    # Only the auth service's processes are watched; the idle events API beside it is not counted.
+    peers: list[tuple[str, Server, int, str]] = [(AIBRAIN, serve, child_running(serve.pid, "aibrain", "auth"), auth_url)]
     if betterauth.available():
         ba = betterauth.start(ctx.work_dir)
         ba_system = f"Better Auth {ctx.versions['Better Auth']}"
         ctx.record_server(ba, ba_system, "RS256 signing keys, SQLite file, rate limit at its default (off)")
-        peers.append((ba_system, ba, ba.base_url))
+        peers.append((ba_system, ba, ba.pid, ba.base_url))
     else:
         log.warning("tests/interop/server.mjs or its node_modules is missing: skipping Better Auth")
 
@@ -227,7 +231,7 @@ def run_auth(ctx: Context) -> list[Scenario]:
     )
     token_s = Scenario("token", "Get a JWT", "GET /api/auth/token with a Bearer session token, 16 connections, 16 sessions")
     try:
-        for system, server, url in peers:
+        for system, _, pid, url in peers:
             slug = system.split()[0].lower()
             users = [sign_up(url, f"{slug}-user{i}@bench.local") for i in range(16)]
             tokens = write_tokens(ctx.work_dir / f"{slug}-sessions.tsv", [(u.signed_token, u.user_id) for u in users])
@@ -244,11 +248,11 @@ def run_auth(ctx: Context) -> list[Scenario]:
 
             log.info("scenario: sign-up and sign-in, %s", system)
             run_sequential(url, sign_up_request, count=5, max_seconds=max_seconds)  # warm-up
-            sign_up_s.rows.append(measure(system, [server], lambda: run_sequential(
+            sign_up_s.rows.append(measure(system, [pid], lambda: run_sequential(
                 url, lambda i: sign_up_request(i + 5), count=ctx.sequential_count, max_seconds=max_seconds,
             )))
             run_sequential(url, sign_in_request, count=5, max_seconds=max_seconds)
-            sign_in_s.rows.append(measure(system, [server], lambda: run_sequential(
+            sign_in_s.rows.append(measure(system, [pid], lambda: run_sequential(
                 url, sign_in_request, count=ctx.sequential_count, max_seconds=max_seconds,
             )))
 
@@ -257,13 +261,13 @@ def run_auth(ctx: Context) -> list[Scenario]:
             expect_status("GET", f"{url}/api/auth/get-session", 200, headers=bearer)
             expect_status("GET", f"{url}/api/auth/token", 200, headers=bearer)
             session_s.rows.append(measure_wrk(
-                ctx, system, [server], f"{url}/api/auth/get-session", auth="bearer", tokens_file=tokens, connections=16
+                ctx, system, [pid], f"{url}/api/auth/get-session", auth="bearer", tokens_file=tokens, connections=16
             ))
             token_s.rows.append(measure_wrk(
-                ctx, system, [server], f"{url}/api/auth/token", auth="bearer", tokens_file=tokens, connections=16
+                ctx, system, [pid], f"{url}/api/auth/token", auth="bearer", tokens_file=tokens, connections=16
             ))
     finally:
-        for _, server, _ in reversed(peers):
+        for _, server, _, _ in reversed(peers):
             server.stop()
     return [sign_up_s, sign_in_s, session_s, token_s]
 
@@ -272,8 +276,11 @@ def run_scale(ctx: Context) -> Scenario:
     """POST /events from 1,000 to 100,000 distinct users, each size on a fresh `aibrain api`."""
     scenario = Scenario(
         "users", "Create one event, many distinct users",
-        "POST /events, 32 connections, each request from a user drawn at random; tokens are RS256 JWTs "
-        "signed with a test key that a JWKS stub serves, a fresh `aibrain api` and data dir per size",
+        "POST /events, 32 connections, each request from a user drawn at random. Rows named by a number "
+        "alone use RS256 JWTs signed with a test key that a JWKS stub serves (signing up 100,000 users "
+        "would take over half an hour of password hashing), on a fresh `aibrain api` and data dir per size. "
+        "The row with real sign-ups uses JWTs from `aibrain serve`'s own sign-up, to show that the stub "
+        "tokens cost the API the same",
     )
     largest = max(ctx.scale_sizes)
     log.info("minting %d stub tokens (cached in %s)", largest, ctx.work_dir.parent / "stub-tokens")
@@ -292,11 +299,35 @@ def run_scale(ctx: Context) -> Scenario:
                               json={"type": "note", "data": {}})
                 log.info("scenario: %d users", size)
                 row = measure_wrk(
-                    ctx, f"{size:,} users", [api], f"{api.base_url}/events",
+                    ctx, f"{size:,} users", [api.pid], f"{api.base_url}/events",
                     method="POST", auth="bearer", tokens_file=tokens, body=body,
                 )
-                row.note = f"{aibrain_servers.user_dirs(ctx.work_dir, name):,} user files at the end"
+                row.note = f"{aibrain_servers.user_dirs(ctx.work_dir / f'{name}-data'):,} user files at the end"
                 scenario.rows.append(row)
             finally:
                 api.stop()
+    if ctx.real_users:
+        scenario.rows.append(_scale_with_real_users(ctx, ctx.real_users, body))
     return scenario
+
+
+def _scale_with_real_users(ctx: Context, count: int, body: str) -> Row:
+    """Sign up `count` users on `aibrain serve` and let them all write, to check the stub runs against it."""
+    serve, auth_url, api_url = aibrain_servers.start_serve(ctx.work_dir / "real-users", rate_limit=False)
+    try:
+        log.info("signing up %d users on aibrain", count)
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            users = list(pool.map(lambda i: sign_up(auth_url, f"many{i}@bench.local"), range(count)))
+        pairs = [(user.jwt or fresh_jwt(auth_url, user), user.user_id) for user in users]
+        tokens = write_tokens(ctx.work_dir / "real-users-jwts.tsv", pairs)
+        expect_status("POST", f"{api_url}/events", 201, headers={"Authorization": f"Bearer {pairs[0][0]}"},
+                      json={"type": "note", "data": {}})
+        log.info("scenario: %d signed-up users", count)
+        row = measure_wrk(
+            ctx, f"{count:,} users, real sign-ups", [child_running(serve.pid, "aibrain", "api")], f"{api_url}/events",
+            method="POST", auth="bearer", tokens_file=tokens, body=body,
+        )
+        row.note = f"{aibrain_servers.user_dirs(ctx.work_dir / 'real-users' / 'aibrain-data'):,} user files at the end"
+        return row
+    finally:
+        serve.stop()
