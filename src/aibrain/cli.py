@@ -73,7 +73,8 @@ def serve(data_dir: str | None) -> None:
     settings = _settings(data_dir=data_dir)
     configure_logging(settings.log_level)
     _check_secret(settings)
-    sys.exit(serve_both(child_environment({"data_dir": data_dir})))
+    code = serve_both(child_environment({"data_dir": data_dir}), (settings.auth_host, settings.auth_port))
+    sys.exit(code)
 
 
 def _service_command(name: str, default_port: str) -> click.Command:

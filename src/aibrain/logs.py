@@ -17,6 +17,8 @@ def configure_logging(level: str = "INFO") -> None:
         handler._aibrain = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     root.setLevel(level)
+    # httpx logs every request at INFO; the JWKS cache logs what matters about its fetches itself.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def shorten(value: object, limit: int = 64) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -60,14 +61,15 @@ def run_service(name: str, *, host: str, port: int, workers: int, log_level: str
     log.info("%s service stopped", name)
 
 
-def serve_both(env: dict[str, str]) -> int:
+def serve_both(env: dict[str, str], auth_address: tuple[str, int]) -> int:
     """Start `aibrain auth` and `aibrain api` as children and stop both when either stops or on a signal.
 
     Returns 0 after a requested stop, or the exit code of a child that stopped by itself.
     """
-    children = {
-        name: subprocess.Popen([sys.executable, "-m", "aibrain", name], env=env) for name in ("auth", "api")
-    }
+    # The API fetches the auth service's JWKS at start, so the auth service goes first.
+    children = {"auth": subprocess.Popen([sys.executable, "-m", "aibrain", "auth"], env=env)}
+    _wait_until_listening(auth_address, children["auth"])
+    children["api"] = subprocess.Popen([sys.executable, "-m", "aibrain", "api"], env=env)
     stopping = False
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
@@ -101,6 +103,20 @@ def serve_both(env: dict[str, str]) -> int:
     if failed is not None:
         return failed[1] or 1
     return 0
+
+
+def _wait_until_listening(address: tuple[str, int], child: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """Wait until the auth service accepts connections, it exits, or `timeout` seconds pass."""
+    host, port = address
+    host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and child.poll() is None:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    log.warning("auth service not listening on port %d after %.0f s; starting the API anyway", port, timeout)
 
 
 def child_environment(overrides: dict[str, object]) -> dict[str, str]:
