@@ -1,0 +1,171 @@
+"""The async client: the same methods as Client, as coroutines."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from aibrain.client import _base
+from aibrain.client._base import Clock, bearer, checked
+from aibrain.client._exceptions import transport_error
+from aibrain.client._models import Event, Page, Session, User, decode_event, decode_page, decode_signed_in, decode_token, decode_user
+
+
+class AsyncClient:
+    """A client of aibrain's auth service and events API for asyncio code.
+
+    It behaves as Client does, with each method a coroutine and `events()` an async iterator:
+
+        async with AsyncClient() as client:
+            await client.sign_in("ada@example.com", "correct horse battery")
+            async for event in client.events(type="note"):
+                print(event.data)
+
+    `transport` takes an async httpx transport, such as httpx.MockTransport. Concurrent tasks that
+    find the JWT due for refresh share one request to the auth service.
+    """
+
+    def __init__(
+        self,
+        auth_url: str = _base.DEFAULT_AUTH_URL,
+        api_url: str = _base.DEFAULT_API_URL,
+        *,
+        token: str | None = None,
+        jwt: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float = _base.DEFAULT_TIMEOUT,
+        clock: Clock | None = None,
+    ) -> None:
+        self._state = _base.ClientState(auth_url, api_url, token=token, jwt=jwt, clock=clock)
+        self._http = httpx.AsyncClient(
+            transport=transport,
+            timeout=timeout,
+            cookies=_base.no_cookies(),
+            headers={"user-agent": _base.USER_AGENT},
+        )
+        self._refresh_lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return self._state.describe(type(self))
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connections; the credentials stay readable."""
+        await self._http.aclose()
+
+    @property
+    def session_token(self) -> str | None:
+        """The raw session token, to store and pass later as `Client(token=...)`."""
+        return self._state.session_token
+
+    @property
+    def jwt(self) -> str | None:
+        """The JWT the next API request sends, unless it is due for refresh first."""
+        return self._state.jwt
+
+    # Auth service
+
+    async def sign_up(self, email: str, password: str, name: str = "") -> Session:
+        """Create an account, sign in to it and return the new Session.
+
+        Raises Conflict when the email already has an account.
+        """
+        return await self._sign_in("/sign-up/email", {"name": name, "email": email, "password": password}, "sign-up")
+
+    async def sign_in(self, email: str, password: str) -> Session:
+        """Sign in with email and password and return the new Session.
+
+        Raises AuthenticationError for an unknown email or a wrong password, which the server does
+        not tell apart.
+        """
+        return await self._sign_in("/sign-in/email", {"email": email, "password": password}, "sign-in")
+
+    async def sign_out(self) -> None:
+        """End the session on the auth service and forget the credentials."""
+        if self._state.session_token is not None:
+            await self._send("POST", self._state.auth_url + "/sign-out", headers=bearer(self._state.session_token))
+        self._state.sign_out()
+
+    async def _sign_in(self, path: str, body: dict[str, str], what: str) -> Session:
+        response = await self._send("POST", self._state.auth_url + path, json=body)
+        session, jwt = decode_signed_in(response.content, what)
+        self._state.session_token = session.token
+        self._state.set_jwt(jwt)
+        return session
+
+    # Events API
+
+    async def me(self) -> User:
+        """Return the signed-in user as the events API sees it."""
+        response = await self._call_api("GET", "/me")
+        return decode_user(response.content)
+
+    async def add_event(self, type: str, data: Any) -> Event:
+        """Store an event of `type` with any JSON value as `data`, and return it as stored."""
+        response = await self._call_api("POST", "/events", json={"type": type, "data": data})
+        return decode_event(response.content)
+
+    async def events_page(self, type: str | None = None, limit: int = 50, cursor: str | None = None) -> Page:
+        """Return one page of events, newest first, optionally of one `type` only.
+
+        Pass the previous page's `next_cursor` as `cursor` to get the page after it.
+        """
+        params = _base.page_params(type, limit, cursor)
+        response = await self._call_api("GET", "/events", params=params)
+        return decode_page(response.content)
+
+    async def events(self, type: str | None = None, limit: int = 50) -> AsyncIterator[Event]:
+        """Iterate over all events, newest first, fetching `limit` per request as iteration goes on."""
+        cursor = None
+        while True:
+            page = await self.events_page(type, limit, cursor)
+            for event in page.events:
+                yield event
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    # Requests and token refresh
+
+    async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self._http.request(method, url, **kwargs)
+        except httpx.TransportError as exc:
+            raise transport_error(exc, method, url) from exc
+        return checked(response, self._state.clock)
+
+    async def _call_api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        url = self._state.api_url + path
+        jwt = await self._refresh_jwt(self._state.jwt) if self._state.needs_refresh() else self._state.jwt
+        try:
+            response = await self._http.request(method, url, headers=bearer(jwt), **kwargs)
+            if _base.is_expired_jwt(response) and self._state.session_token is not None:
+                jwt = await self._refresh_jwt(jwt)
+                response = await self._http.request(method, url, headers=bearer(jwt), **kwargs)
+        except httpx.TransportError as exc:
+            raise transport_error(exc, method, url) from exc
+        return checked(response, self._state.clock)
+
+    async def _refresh_jwt(self, used_jwt: str | None) -> str:
+        async with self._refresh_lock:
+            replacement = self._state.replacement_for(used_jwt)
+            if replacement is not None:
+                return replacement
+            response = await self._send("GET", self._state.auth_url + "/token", headers=bearer(self._state.session_token))
+            jwt = decode_token(response.content)
+            self._state.set_jwt(jwt)
+            return jwt
