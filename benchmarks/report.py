@@ -180,9 +180,8 @@ def render(ctx: Context, scenarios: Sequence[Scenario], micro: MicroResult | Non
         "",
     ]
     for server in ctx.servers:
-        env = " ".join(f"{k}={v}" for k, v in server["env"].items())  # type: ignore[union-attr]
         note = f" ({server['note']})" if server["note"] else ""
-        lines.append(f"- {server['system']}{note}: `{env} {server['command']}`".replace("`  ", "`"))
+        lines.append(f"- {server['system']}{note}: `{server['command']}`")
     lines += [""]
     lines += [f"- {name} {version}" for name, version in ctx.versions.items()]
     lines += ["", "## Results", ""]

@@ -53,23 +53,18 @@ class Context:
     scale_sizes: Sequence[int]
     real_users: int = 0
     versions: dict[str, str] = field(default_factory=dict)
-    servers: list[dict[str, object]] = field(default_factory=list)
+    servers: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def warmup(self) -> float:
         return max(1.0, min(2.0, self.duration / 3))
 
     def record_server(self, server: Server, system: str, note: str = "") -> None:
-        self.servers.append(
-            {"system": system, "name": server.name, "command": " ".join(_short(a) for a in server.command),
-             "env": server.env_shown, "note": note}
-        )
-
-
-def _short(arg: str) -> str:
-    """Show repository paths relative to the repository in the report."""
-    root = str(Path(__file__).resolve().parent.parent) + "/"
-    return arg.replace(root, "")
+        """Keep the command line of a server for the report, with the temp dir shown as <tmp>."""
+        root = str(Path(__file__).resolve().parent.parent) + "/"
+        words = [f"{name}={value}" for name, value in server.env_shown.items()]
+        words += [arg.replace(str(self.work_dir), "<tmp>").replace(root, "") for arg in server.command]
+        self.servers.append({"system": system, "command": " ".join(words), "note": note})
 
 
 def measure(system: str, watched: Sequence[int], run: Callable[[], LoadResult], note: str = "") -> Row:
@@ -173,9 +168,15 @@ def run_events(ctx: Context) -> list[Scenario]:
         ))
         scenarios.append(create)
 
+        # The create runs wrote a few hundred events per user, but a short run may write fewer than 50 notes.
+        seed_events(f"{api_url}/events", [(f"Bearer {jwt}", {}) for jwt, _ in _pairs(aibrain_tokens)])
+        seed_events(
+            f"{pb.base_url}{pocketbase.CREATE_PATH}", [(f"Bearer {u.token}", {"user": u.id}) for u in pb_users]
+        )
         listing = Scenario(
             "list", "List the 50 newest events of one type",
-            "GET, 32 connections, 32 users who each own several hundred events of two types (written by the create scenario)",
+            "GET, 32 connections, 32 users who each own at least 100 events of two types (written by the create "
+            "scenario, then 50 of each type more)",
         )
         aibrain_list = f"{api_url}/events?type=note&limit=50"
         pb_list = f"{pb.base_url}{pocketbase.LIST_PATH}"
@@ -195,6 +196,26 @@ def run_events(ctx: Context) -> list[Scenario]:
         pb.stop()
         serve.stop()
     return scenarios
+
+
+def _pairs(tokens_file: Path) -> list[tuple[str, str]]:
+    return [tuple(line.split("\t", 1)) for line in tokens_file.read_text().splitlines()]  # type: ignore[misc]
+
+
+def seed_events(url: str, users: Sequence[tuple[str, dict[str, str]]], per_user: int = 50) -> None:
+    """POST `per_user` notes and as many tasks for every (authorization, extra body fields) pair."""
+
+    def post(job: tuple[str, dict[str, str], int]) -> None:
+        authorization, extra, i = job
+        body = {**extra, "type": "note" if i % 2 else "task", "data": {"text": f"seed event {i}", "n": i}}
+        response = client.post(url, json=body, headers={"Authorization": authorization})
+        if response.status_code not in (200, 201):
+            raise RuntimeError(f"seeding POST {url} returned {response.status_code}: {response.text[:200]}")
+
+    jobs = [(authorization, extra, i) for authorization, extra in users for i in range(2 * per_user)]
+    with httpx.Client(timeout=30, limits=httpx.Limits(max_connections=8)) as client:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(post, jobs))
 
 
 def _check_page(response: httpx.Response, key: str) -> None:
