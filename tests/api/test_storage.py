@@ -249,3 +249,17 @@ def test_pool_close_checkpoints_every_store(tmp_path: Path, clock: FakeClock) ->
     for path in paths:
         wal = path.with_name("events.db-wal")
         assert not wal.exists() or wal.stat().st_size == 0
+
+
+def test_store_page_without_blocking_skips_busy_connection(tmp_path: Path, clock: FakeClock) -> None:
+    store = open_store(tmp_path, clock)
+    store.append("t", "1")
+
+    with store._lock:
+        skipped = store.page(None, 10, None, blocking=False)
+    read = store.page(None, 10, None, blocking=False)
+    store.close()
+
+    assert skipped is None
+    assert read is not None
+    assert len(read) == 1

@@ -131,7 +131,7 @@ class EventsApi:
         try:
             async with self._stores.acquire(identity.sub) as store:
                 # One row more than the page shows whether another page follows.
-                rows = await self._stores.run(store.page, event_type, limit + 1, after)
+                rows = await self._stores.read_page(store, event_type, limit + 1, after)
         except StorageError as exc:
             raise _storage_failure(exc, "read events") from None
 

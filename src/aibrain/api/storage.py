@@ -137,8 +137,13 @@ class EventStore:
                 raise _storage_error(self.path, exc) from exc
         return EventRow(id=cursor.lastrowid or 0, type=event_type, data=data, created_at=created_at)
 
-    def page(self, event_type: str | None, limit: int, after: tuple[str, int] | None) -> list[EventRow]:
-        """Return up to `limit` events, newest first, older than the `(created_at, id)` position `after`."""
+    def page(
+        self, event_type: str | None, limit: int, after: tuple[str, int] | None, *, blocking: bool = True
+    ) -> list[EventRow] | None:
+        """Return up to `limit` events, newest first, older than the `(created_at, id)` position `after`.
+
+        With `blocking=False` it returns None at once when another thread is using the connection.
+        """
         conditions: list[str] = []
         params: list[object] = []
         if event_type is not None:
@@ -150,11 +155,14 @@ class EventStore:
         where = "WHERE " + " AND ".join(conditions) if conditions else ""
         params.append(limit)
 
-        with self._lock:
-            try:
-                rows = self._connection.execute(_PAGE_ALL.format(where=where), params).fetchall()
-            except sqlite3.Error as exc:
-                raise _storage_error(self.path, exc) from exc
+        if not self._lock.acquire(blocking=blocking):
+            return None
+        try:
+            rows = self._connection.execute(_PAGE_ALL.format(where=where), params).fetchall()
+        except sqlite3.Error as exc:
+            raise _storage_error(self.path, exc) from exc
+        finally:
+            self._lock.release()
         return [EventRow(*row) for row in rows]
 
     def close(self) -> None:
