@@ -25,12 +25,9 @@ SESSION_PATHS = {"/sign-up/email", "/sign-in/email"}
 # aibrain stores the socket address as ipAddress where Better Auth stores "" without X-Forwarded-For.
 VOLATILE_KEYS = {"id", "token", "userId", "createdAt", "updatedAt", "expiresAt", "jwt", "ipAddress", "kid", "n", "x"}
 
-# Mismatches in aibrain's auth service that are not fixed yet, by (aspect, case name).
-KNOWN_MISMATCHES = {
-    ("cache_control", "get-session POST"): (
-        "Better Auth sends cache-control: no-store and pragma: no-cache on the 405 of POST /get-session; aibrain sends neither"
-    ),
-}
+# Cases where aibrain still answers differently from Better Auth by mistake, keyed by
+# (aspect, case name); each is run as a strict xfail until fixed.
+KNOWN_MISMATCHES: dict[tuple[str, str], str] = {}
 
 
 def cases_for(aspect: str) -> list[Any]:

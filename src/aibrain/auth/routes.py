@@ -238,6 +238,7 @@ class AuthRoutes:
             405,
             "METHOD_NOT_ALLOWED_DEFER_SESSION_REQUIRED",
             "POST method requires deferSessionRefresh to be enabled in session config",
+            headers=NO_STORE,
         )
 
     async def token(self, request: Request) -> Response:
