@@ -378,7 +378,7 @@ def test_unsigned_token_creates_no_user_dir(api: RunningApi, http: httpx.Client,
     assert not api.app.state.stores.users_dir.exists()
 
 
-def test_events_full_disk_is_507_and_reads_work(api: RunningApi, http: httpx.Client, token: str) -> None:
+def test_events_full_disk_rejects_writes(api: RunningApi, http: httpx.Client, token: str) -> None:
     post_event(http, token, {"type": "t", "data": 1})
     store = api.app.state.stores._entries["alice"].store
     pages = store.execute_for_tests("PRAGMA page_count")[0][0]
@@ -392,7 +392,7 @@ def test_events_full_disk_is_507_and_reads_work(api: RunningApi, http: httpx.Cli
     assert listed.status_code == 200
 
 
-def test_events_read_only_store_is_503_and_reads_work(api: RunningApi, http: httpx.Client, token: str) -> None:
+def test_events_read_only_store_rejects_writes(api: RunningApi, http: httpx.Client, token: str) -> None:
     post_event(http, token, {"type": "t", "data": 1})
     api.app.state.stores._entries["alice"].store.execute_for_tests("PRAGMA query_only = 1")
 

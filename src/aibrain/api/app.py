@@ -53,7 +53,7 @@ def create_app(
     clock: Callable[[], float] = time.time,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> Starlette:
-    """Build the events API; keys are fetched and stores opened only while the app runs (lifespan)."""
+    """Build the events API. Keys are fetched and stores opened only while the app runs (lifespan)."""
     client = httpx.AsyncClient(transport=transport, timeout=settings.jwks_fetch_timeout, follow_redirects=False)
     jwks = JwksCache(
         settings.jwks_url,
@@ -116,7 +116,7 @@ def create_app(
 
 
 def app_from_env() -> Starlette:
-    """Build the app from the environment and `.env`; ASGI servers call this as a factory."""
+    """Build the app from the environment and `.env`. ASGI servers call this as a factory."""
     settings = load_settings()
     configure_logging(settings.log_level)
     return create_app(settings)

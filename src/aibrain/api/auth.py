@@ -1,6 +1,6 @@
 """Turn the `Authorization: Bearer <JWT>` header of a request into a verified Identity.
 
-This is the one place where token failures become HTTP answers: 401 with a `WWW-Authenticate`
+This is the one place where token failures become HTTP responses: 401 with a `WWW-Authenticate`
 challenge (RFC 6750) for a missing or rejected token, and 503 `AUTH_UNAVAILABLE` with
 `Retry-After` while no signing key is known.
 """
@@ -79,7 +79,7 @@ class Authenticator:
         return token
 
     async def identify(self, request: Request) -> Identity:
-        """Return the verified identity of the request or raise the ServiceError to answer with."""
+        """Return the verified identity of the request, or raise the ServiceError to respond with."""
         token = self._token(request)
         identity = self._verifier.cached(token)
         if identity is not None:

@@ -38,7 +38,7 @@ class JwksStats(msgspec.Struct):
 
 
 class JwksFetchError(Exception):
-    """Raised inside the cache when one fetch returns no usable key set; the old set stays."""
+    """Raised inside the cache when one fetch returns no usable key set, so the old set stays."""
 
 
 @dataclass(slots=True)
@@ -124,7 +124,7 @@ class JwksCache:
         )
 
     async def start(self) -> None:
-        """Fetch the keys once and start the background refresh; a failed first fetch is only logged."""
+        """Fetch the keys once and start the background refresh. A failed first fetch is only logged."""
         await self.refresh()
         self._task = asyncio.create_task(self._refresh_forever(), name="jwks-refresh")
 
@@ -148,7 +148,7 @@ class JwksCache:
                 logger.exception("JWKS refresh from %s failed unexpectedly", self.url)
 
     async def refresh(self) -> bool:
-        """Fetch the JWKS now and install it when it has a usable key; return whether it did."""
+        """Fetch the JWKS now and install it when it has a usable key. Return whether it was installed."""
         try:
             keys = await asyncio.wait_for(self._fetch(), timeout=self._fetch_timeout)
         except (JwksFetchError, httpx.HTTPError, TimeoutError) as exc:
@@ -193,7 +193,7 @@ class JwksCache:
             logger.info("JWKS from %s now has %d keys: kids %s", self.url, len(keys), shorten(sorted(self._index.by_kid), 200))
 
     async def refetch(self) -> bool:
-        """Refetch for an unknown kid, at most once per cooldown; concurrent callers share one fetch.
+        """Refetch the JWKS for an unknown kid, at most once per cooldown, sharing one fetch between callers.
 
         Returns whether a fetch ran (by this caller or one it joined) and installed new keys.
         """

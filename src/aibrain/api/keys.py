@@ -51,7 +51,7 @@ class VerificationKey:
     thumbprint: str
 
     def verify(self, signing_input: bytes, signature: bytes) -> bool:
-        """Check a signature; a signature of the wrong length or form is simply invalid."""
+        """Check a signature. A signature of the wrong length or form is invalid, not an error."""
         return bool(self.algorithm.verify(signing_input, signature, self.key))
 
 
@@ -81,7 +81,7 @@ def implied_algorithm(jwk: dict[str, Any]) -> str | None:
 
 
 def _check_members(jwk: dict[str, Any]) -> tuple[str, str]:
-    """Validate the members that decide whether a key is usable; return its kty and algorithm."""
+    """Validate the members that decide whether a key is usable, and return its kty and algorithm."""
     kty = jwk.get("kty")
     if kty not in _PUBLIC_MEMBERS:
         raise UnusableKeyError(f"key type {kty!r} is not supported")
@@ -118,7 +118,7 @@ def parse_key(jwk: object) -> VerificationKey:
     public = {name: jwk[name] for name in _PUBLIC_MEMBERS[kty] if name in jwk}
     public["kty"] = kty
     if kty == "RSA":
-        # Checked before joserfc sees the key, because joserfc only warns about short RSA keys.
+        # Checked before joserfc imports the key, because joserfc only warns about short RSA keys.
         bits = _modulus_bits(public.get("n"))
         if bits < MIN_RSA_BITS:
             raise UnusableKeyError(f"RSA key of {bits} bits is shorter than {MIN_RSA_BITS}")
@@ -155,7 +155,7 @@ def _import_public_key(kty: str, public: dict[str, Any]) -> VerificationKeyObjec
 
 
 def parse_key_set(document: bytes) -> ParsedKeySet:
-    """Read a JWKS document; raise ValueError when it is not `{"keys": [...]}` JSON at all."""
+    """Read a JWKS document, raising ValueError when it is not `{"keys": [...]}` JSON at all."""
     try:
         body = msgspec.json.decode(document)
     except msgspec.DecodeError as exc:

@@ -219,7 +219,7 @@ def _paths(settings: Settings) -> dict[str, Any]:
 
 
 def openapi_document(settings: Settings) -> dict[str, Any]:
-    """Build the OpenAPI document; limits in it come from the settings."""
+    """Build the OpenAPI document with the limits taken from the settings."""
     return {
         "openapi": "3.1.0",
         "info": {

@@ -72,7 +72,7 @@ class EventRow:
 
 
 class StorageError(Exception):
-    """Raised when a store cannot read or write its file; `full` tells a full disk from other faults."""
+    """Raised when a store cannot read or write its file. `full` is True for a full disk (SQLITE_FULL, ENOSPC)."""
 
     def __init__(self, path: Path, message: str, *, full: bool) -> None:
         super().__init__(message)

@@ -65,7 +65,7 @@ class StorePool:
         return user_dir_name(sub) in self._entries
 
     def path_for(self, sub: str) -> Path:
-        """Return the events.db path of a user; it always lies inside users_dir."""
+        """Return the events.db path of a user, which always lies inside users_dir."""
         return self.users_dir / user_dir_name(sub) / "events.db"
 
     async def run(self, function: Callable[..., T], *args: object) -> T:
@@ -80,7 +80,7 @@ class StorePool:
 
         A read in WAL mode does not wait for writers, and a page of 50 events took about 70 us on
         the loop against about 300 us through a worker thread (2 busy cores), so the hop is only
-        paid when a write holds the connection.
+        paid while a write is using the connection.
         """
         rows = store.page(event_type, limit, after, blocking=False)
         if rows is None:
@@ -90,7 +90,7 @@ class StorePool:
 
     @asynccontextmanager
     async def acquire(self, sub: str) -> AsyncIterator[EventStore]:
-        """Yield the open store of a user, opening it on first use; it stays open while in use."""
+        """Yield the open store of a user, opening it on first use. It stays open while in use."""
         name = user_dir_name(sub)
         entry = self._entries.get(name)
         while entry is None:
@@ -143,7 +143,7 @@ class StorePool:
         )
 
     async def _evict(self) -> None:
-        """Close least recently used stores that nobody uses until the pool is within its maximum."""
+        """Close the least recently used stores that no request uses until the pool is back to its maximum."""
         while len(self._entries) > self.max_open:
             victim = next((name for name, entry in self._entries.items() if entry.users == 0), None)
             if victim is None:

@@ -1,7 +1,7 @@
 """Verify the auth server's JWTs with the cached JWKS, and remember tokens that passed.
 
-Every rejection raises `TokenError` (answered with 401) and a missing key set raises
-`AuthUnavailableError` (answered with 503); the verifier lets no other exception escape.
+Every rejection raises `TokenError` (the API responds with 401), and a missing key set raises
+`AuthUnavailableError` (503). The verifier lets no other exception escape.
 
 Rules, in the order they are checked:
 - the token is ASCII, has exactly three base64url parts (a five-part JWE is rejected) and its
@@ -38,7 +38,7 @@ _BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 
 class TokenError(Exception):
-    """Raised when a bearer token is not accepted; `code` is the API error code of the 401."""
+    """Raised when a bearer token is not accepted. `code` is the API error code of the 401."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
