@@ -112,11 +112,15 @@ def _retry_after(value: str | None, clock: Callable[[], float]) -> float | None:
     return max(0.0, moment.timestamp() - clock())
 
 
-def _quote_body(response: httpx.Response) -> str:
+def _describe_body(response: httpx.Response) -> str:
+    """Describe a non-JSON error body by the reason phrase and the start of its text."""
+    reason = response.reason_phrase or "error"
     text = " ".join(response.text.split())
+    if not text:
+        return reason
     if len(text) > MAX_QUOTED_BODY:
         text = text[:MAX_QUOTED_BODY] + "..."
-    return text or response.reason_phrase or "empty body"
+    return f"{reason} ({text})"
 
 
 def error_from_response(response: httpx.Response, clock: Callable[[], float] = time.time) -> APIError:
@@ -128,7 +132,7 @@ def error_from_response(response: httpx.Response, clock: Callable[[], float] = t
         message = body.message
     except msgspec.DecodeError:
         code = None
-        message = f"{response.reason_phrase or 'error'} ({_quote_body(response)})"
+        message = _describe_body(response)
 
     cls = _BY_STATUS.get(status, APIError)
     if status == 422 and code is not None and code.startswith("USER_ALREADY_EXISTS"):
