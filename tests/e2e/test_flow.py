@@ -159,3 +159,23 @@ def test_serve_runs_both_and_stops_cleanly_on_sigint(tmp_path):
         process.send_signal(signal.SIGINT)
         code = process.wait(timeout=30)
     assert code == 0
+
+
+def test_api_started_before_auth_recovers_without_restart(tmp_path):
+    auth_port = free_port()
+    api = start_api(tmp_path, f"http://127.0.0.1:{auth_port}")
+    auth = None
+    try:
+        assert httpx.get(api.url + "/ready").status_code == 503
+        auth = start_auth(tmp_path, port=auth_port)
+        # The default refresh interval is 5 minutes; with no keys the API retries within seconds.
+        deadline = time.monotonic() + 30
+        while httpx.get(api.url + "/ready").status_code != 200:
+            assert time.monotonic() < deadline, "the API did not fetch the keys within 30 s"
+            time.sleep(0.2)
+        jwt = sign_up(auth.url, "late@example.com")["jwt"]
+        assert httpx.get(api.url + "/me", headers=bearer(jwt)).status_code == 200
+    finally:
+        api.stop()
+        if auth is not None:
+            auth.stop()

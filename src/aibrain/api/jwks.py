@@ -23,6 +23,8 @@ from aibrain.logs import shorten
 logger = logging.getLogger(__name__)
 
 MAX_JWKS_BYTES = 1_048_576
+NO_KEYS_FIRST_RETRY = 1.0
+NO_KEYS_MAX_RETRY = 30.0
 
 
 class JwksStats(msgspec.Struct):
@@ -139,8 +141,17 @@ class JwksCache:
         self._inflight = None
 
     async def _refresh_forever(self) -> None:
+        retry_delay = NO_KEYS_FIRST_RETRY
         while True:
-            await asyncio.sleep(self._refresh_interval)
+            if self.has_keys:
+                retry_delay = NO_KEYS_FIRST_RETRY
+                await asyncio.sleep(self._refresh_interval)
+            else:
+                # With no keys every request fails with 503, so retry soon (1 s, doubling up to 30 s)
+                # instead of waiting a whole refresh interval for the auth server to come back.
+                await asyncio.sleep(min(retry_delay, self._refresh_interval))
+                retry_delay = min(retry_delay * 2, NO_KEYS_MAX_RETRY)
+                logger.info("JWKS has no keys yet; retrying the fetch from %s", self.url)
             try:
                 await self.refresh()
             except Exception:
