@@ -64,8 +64,8 @@ def expired_copy(jwt: str, data_dir: Path) -> str:
     """Sign a copy of `jwt` that expired an hour ago, with the auth service's own current key.
 
     The auth service in `data_dir` never issues an expired token, and waiting for one to expire
-    would make the test sleep; signing with its real key gives the API a token it rejects only
-    for its age.
+    would make the test sleep. Signed with the service's real key, the copy is rejected by the API
+    for its age alone.
     """
     engine = create_database_engine(f"sqlite:///{data_dir / 'auth.db'}")
     try:

@@ -1,4 +1,4 @@
-"""Real 429 and 503 answers: a rate-limited auth service and an API whose auth service is down."""
+"""Real 429 and 503 responses: a rate-limited auth service and an API whose auth service is down."""
 
 from __future__ import annotations
 

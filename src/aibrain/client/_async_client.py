@@ -64,7 +64,7 @@ class AsyncClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connections; the credentials stay readable."""
+        """Close the connections. The credentials stay readable afterwards."""
         await self._http.aclose()
 
     @property
@@ -110,7 +110,7 @@ class AsyncClient:
     # Events API
 
     async def me(self) -> User:
-        """Return the signed-in user as the events API sees it."""
+        """Fetch the signed-in user's profile from the events API (GET /me)."""
         response = await self._call_api("GET", "/me")
         return decode_user(response.content)
 

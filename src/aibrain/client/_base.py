@@ -1,4 +1,4 @@
-"""State and decisions shared by Client and AsyncClient; everything here is free of I/O."""
+"""State and decisions that Client and AsyncClient share. Nothing here does I/O."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ DEFAULT_TIMEOUT = 10.0
 USER_AGENT = f"aibrain-client/{__version__} python-httpx/{httpx.__version__}"
 
 # A JWT is refreshed once fewer than this many seconds of its life remain, so that a request sent
-# just before expiry does not arrive just after it. A JWT that lives shorter than this (only in tests)
-# is refreshed before every request.
+# just before expiry does not arrive just after it. A JWT whose whole lifetime is shorter than this is
+# refreshed before every request.
 REFRESH_MARGIN = 60.0
 
 Clock = Callable[[], float]
@@ -32,8 +32,8 @@ Clock = Callable[[], float]
 def jwt_expiry(jwt: str) -> float | None:
     """Read the `exp` claim without verifying the signature, which is the server's job.
 
-    Returns None when the token is not a JWT with a numeric `exp`; such a token is then sent as is
-    and refreshed only if the API answers 401 TOKEN_EXPIRED.
+    Return None when the token is not a JWT with a numeric `exp`. The client then sends such a token
+    as is and refreshes it only after a 401 TOKEN_EXPIRED from the API.
     """
     parts = jwt.split(".")
     if len(parts) != 3:
@@ -65,7 +65,7 @@ def no_cookies() -> CookieJar:
 
 
 def checked(response: httpx.Response, clock: Clock) -> httpx.Response:
-    """Return a 2xx response; raise the matching APIError for any other."""
+    """Return a 2xx response, or raise the matching APIError for any other status."""
     if response.is_success:
         return response
     raise error_from_response(response, clock)

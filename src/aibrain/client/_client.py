@@ -20,7 +20,7 @@ class Client:
 
     Sign in with `sign_up()` or `sign_in()`, or pass an existing session token (`token=`) or a JWT
     (`jwt=`). With a session token the client fetches JWTs itself: before the current one expires,
-    and once more when the API answers 401 TOKEN_EXPIRED. A client made with `jwt=` alone cannot
+    and once more after a 401 TOKEN_EXPIRED from the API. A client made with `jwt=` alone cannot
     refresh, so it raises AuthenticationError once that JWT expires.
 
         with Client() as client:
@@ -69,7 +69,7 @@ class Client:
         self.close()
 
     def close(self) -> None:
-        """Close the connections; the credentials stay readable."""
+        """Close the connections. The credentials stay readable afterwards."""
         self._http.close()
 
     @property
@@ -115,7 +115,7 @@ class Client:
     # Events API
 
     def me(self) -> User:
-        """Return the signed-in user as the events API sees it."""
+        """Fetch the signed-in user's profile from the events API (GET /me)."""
         response = self._call_api("GET", "/me")
         return decode_user(response.content)
 

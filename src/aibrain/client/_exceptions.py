@@ -21,7 +21,7 @@ from collections.abc import Callable
 import httpx
 import msgspec
 
-# The longest part of a non-JSON error body quoted in a message, in characters.
+# Maximum length, in characters, of the part of a non-JSON error body quoted in a message.
 MAX_QUOTED_BODY = 200
 
 
@@ -45,9 +45,9 @@ class DecodeError(AIBrainError):
 class APIError(AIBrainError):
     """Raised for an error response: `status`, the machine `code` and the server's `message`.
 
-    `code` is None when the body was not the service's JSON error (for example an HTML page from a
-    proxy); `message` then quotes the start of the body. `retry_after` holds the Retry-After header
-    in seconds when the server sent one.
+    `code` is None when the body was not the service's JSON error, for example an HTML page from a
+    proxy. `message` then quotes the start of the body. `retry_after` is the Retry-After header in
+    seconds, or None when the server sent none.
     """
 
     def __init__(self, status: int, code: str | None, message: str, *, retry_after: float | None = None) -> None:

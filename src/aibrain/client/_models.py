@@ -1,8 +1,8 @@
 """Typed results of the SDK and their decoding from the services' JSON bodies.
 
-Public results are frozen dataclasses. The auth service answers in Better Auth's camelCase, so its
-bodies are decoded through private msgspec Structs first; the events API's snake_case bodies decode
-straight into the dataclasses.
+Public results are frozen dataclasses. The auth service sends Better Auth's camelCase field names, so
+its bodies are decoded through private msgspec Structs first. The events API's snake_case bodies
+decode straight into the dataclasses.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class User:
-    """An account. `created_at` and `updated_at` are None where the answer omits them (`me()`)."""
+    """An account. `created_at` and `updated_at` are None in the result of `me()`, which omits them."""
 
     id: str
     email: str
