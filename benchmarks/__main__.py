@@ -33,7 +33,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds each throughput run is measured (default 5)")
     parser.add_argument(
         "--sequential-count", type=int, default=200,
-        help="most requests of a sequential sign-up or sign-in run; a run also stops after max(10, 2 × duration) s",
+        help="maximum requests of a sequential sign-up or sign-in run, which also stops after max(10, 2 × duration) s",
     )
     parser.add_argument(
         "--only", default=",".join(GROUPS), help=f"comma-separated groups to run, from {', '.join(GROUPS)} (default all)"
@@ -137,6 +137,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     info = machine()
     info["load average (1, 5, 15 min) before the run"] = _load_average()
+    load_before = float(_load_average().split()[0])
+    if load_before >= 0.5:
+        info["shared machine"] = (
+            f"other processes were busy before the run started (1-minute load average {load_before:.2f} on "
+            f"{os.cpu_count()} cores), so every number below is lower and noisier than on an idle machine"
+        )
     started = time.time()
 
     scenarios: list[Scenario] = []

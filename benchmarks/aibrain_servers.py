@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -11,6 +12,18 @@ import httpx
 from benchmarks.procs import Server, free_port, start_server
 
 CLI = Path(sys.executable).with_name("aibrain")
+
+
+def worker_note() -> str:
+    """Describe the worker processes and threads that the default settings give each service."""
+    from aibrain.settings import Settings
+
+    fields = Settings.model_fields
+    return (
+        f"{fields['auth_workers'].default} auth worker process, {fields['api_workers'].default} API worker process, "
+        f"password hashing on {os.cpu_count()} threads (one per core), up to "
+        f"{fields['store_cache_size'].default} per-user stores open"
+    )
 
 
 def _get_ok(url: str) -> bool:
@@ -35,8 +48,8 @@ def start_serve(work_dir: Path, *, rate_limit: bool) -> tuple[Server, str, str]:
         "BETTER_AUTH_SECRET": secrets.token_urlsafe(32),
     }
 
-    # /health rather than /ready: both services start at once, so the API's first JWKS fetch can
-    # miss the auth service, and the API then learns the keys on its first authenticated request.
+    # The API's /ready can stay 503 here because both services start at once and the API's first
+    # JWKS fetch may miss the auth service. The API fetches the keys again on its first token.
     def ready() -> bool:
         return _get_ok(f"{auth_url}/api/auth/jwks") and _get_ok(f"{api_url}/health")
 

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 LUA_SCRIPT = Path(__file__).with_name("lua") / "load.lua"
 
 # wrk runs on this core alone. The servers are not pinned, so they use both cores and share
-# core 1 with wrk: on a 2-core machine client and server compete for the same CPUs.
+# core 1 with wrk, which means that on a 2-core machine client and server compete for CPU time.
 WRK_CPU = "1"
 
 
@@ -116,7 +116,7 @@ def _last_json_line(text: str) -> dict:
 
 
 def _shell_line(command: Sequence[str], tokens_file: Path | None) -> str:
-    shown = []
+    display_args = []
     for arg in command:
         if tokens_file is not None and arg == str(tokens_file):
             arg = "TOKENS.tsv"
@@ -124,8 +124,8 @@ def _shell_line(command: Sequence[str], tokens_file: Path | None) -> str:
             arg = "benchmarks/lua/load.lua"
         elif arg.startswith("/") and arg.endswith("/wrk"):
             arg = "wrk"
-        shown.append(f"'{arg}'" if any(c in arg for c in " {}\"?&=$'") else arg)
-    return " ".join(shown)
+        display_args.append(f"'{arg}'" if any(c in arg for c in " {}\"?&=$'") else arg)
+    return " ".join(display_args)
 
 
 def run_sequential(

@@ -1,7 +1,7 @@
 """Micro-benchmark of the events API's token verification, in-process with no HTTP.
 
 A cold token is one the verifier has not seen: base64url and JSON decoding, kid lookup, an RS256
-signature check and the claim checks. A repeated token is answered from the verified-token cache.
+signature check and the claim checks. A repeated token is found in the verified-token cache.
 The JWKS reaches the API's JwksCache through an httpx mock transport, so no socket is opened.
 """
 
@@ -11,7 +11,7 @@ import asyncio
 import gc
 import statistics
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,7 @@ from benchmarks.stub_tokens import StubKey, user_claims
 
 ISSUER = "http://aibrain-bench.invalid"
 ID_LENGTH = 32
+ROUNDS = 5
 
 
 @dataclass
@@ -38,7 +39,9 @@ class MicroResult:
             "",
             f"`aibrain.api.tokens.TokenVerifier` with RS256 (2048-bit) tokens carrying the auth service's claims, "
             f"timed with `time.perf_counter_ns` in this process. Cold: {self.tokens:,} distinct tokens, each "
-            f"verified once. Repeated: one token verified {self.repeats:,} times after its first verification.",
+            f"verified once by a verifier with an empty cache. Repeated: one token verified {self.repeats:,} "
+            f"times after its first verification. Each case runs {ROUNDS} rounds and the fastest round is "
+            "shown, as timeit does, because other processes can only slow a round down.",
             "",
             "| case | median per call | p99 per call |",
             "|---|---:|---:|",
@@ -46,6 +49,8 @@ class MicroResult:
             f"| repeated token, `await verify(token)` | {self.cached_us:.3f} µs | |",
             f"| repeated token, `cached(token)` | {self.cached_sync_us:.3f} µs | |",
             "",
+            "The API's request path calls `cached(token)` first and awaits `verify(token)` only when that "
+            "returns None, so the `cached` row is the cost of a repeated token there. "
             "The repeated-token rows divide one timed loop by its length, because a single call is shorter "
             "than the timer's resolution. The coroutine is driven with `send(None)` and no event loop, so the "
             "`verify` row includes creating and finishing one coroutine but no scheduling.",
@@ -83,34 +88,49 @@ def run(tokens: int = 2000, repeats: int = 200_000) -> MicroResult:
         return cache
 
     cache = asyncio.run(load_keys())
-    verifier = TokenVerifier(cache, issuer=ISSUER, audience=ISSUER, leeway=30, cache_size=tokens + 10, clock=time.time)
     now = int(time.time())
     minted = [key.sign(user_claims(f"{i:0{ID_LENGTH}d}", ISSUER, now)) for i in range(tokens)]
 
-    gc.collect()
-    cold = []
-    for token in minted:
-        started = time.perf_counter_ns()
-        _run_to_end(verifier.verify(token))
-        cold.append((time.perf_counter_ns() - started) / 1000)
+    # Like timeit, keep the best of several rounds: other processes only ever make a round slower.
+    cold_rounds = []
+    for _ in range(ROUNDS):
+        verifier = TokenVerifier(
+            cache, issuer=ISSUER, audience=ISSUER, leeway=30, cache_size=tokens + 10, clock=time.time
+        )
+        gc.collect()
+        cold = []
+        for token in minted:
+            started = time.perf_counter_ns()
+            _run_to_end(verifier.verify(token))
+            cold.append((time.perf_counter_ns() - started) / 1000)
+        cold.sort()
+        cold_rounds.append(cold)
+    best_cold = min(cold_rounds, key=statistics.median)
 
     token = minted[0]
-    started = time.perf_counter_ns()
-    for _ in range(repeats):
-        _run_to_end(verifier.verify(token))
-    cached_us = (time.perf_counter_ns() - started) / 1000 / repeats
-
-    started = time.perf_counter_ns()
-    for _ in range(repeats):
-        verifier.cached(token)
-    cached_sync_us = (time.perf_counter_ns() - started) / 1000 / repeats
-
-    cold.sort()
+    cached_us = min(_verify_loop_us(verifier.verify, token, repeats) for _ in range(ROUNDS))
+    cached_sync_us = min(_cached_loop_us(verifier.cached, token, repeats) for _ in range(ROUNDS))
     return MicroResult(
-        cold_us=statistics.median(cold),
-        cold_p99_us=cold[int(len(cold) * 0.99) - 1],
+        cold_us=statistics.median(best_cold),
+        cold_p99_us=best_cold[int(len(best_cold) * 0.99) - 1],
         cached_us=cached_us,
         cached_sync_us=cached_sync_us,
         tokens=tokens,
         repeats=repeats,
     )
+
+
+# The two loops below are written out, not shared through a lambda, because a lambda call would
+# add about 50 ns to a measured call of 100 to 500 ns.
+def _verify_loop_us(verify: Callable[[str], Coroutine[Any, Any, Any]], token: str, repeats: int) -> float:
+    started = time.perf_counter_ns()
+    for _ in range(repeats):
+        _run_to_end(verify(token))
+    return (time.perf_counter_ns() - started) / 1000 / repeats
+
+
+def _cached_loop_us(cached: Callable[[str], object], token: str, repeats: int) -> float:
+    started = time.perf_counter_ns()
+    for _ in range(repeats):
+        cached(token)
+    return (time.perf_counter_ns() - started) / 1000 / repeats

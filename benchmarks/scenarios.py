@@ -31,6 +31,7 @@ class Row:
     load: LoadResult
     usage: Usage
     note: str = ""
+    counts: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -90,9 +91,22 @@ def expect_status(method: str, url: str, status: int, **kwargs: object) -> httpx
 
 
 def measure_wrk(ctx: Context, system: str, watched: Sequence[int], url: str, **kwargs: object) -> Row:
-    """Warm up with the same load for a short while, then measure it; only the second run is watched."""
+    """Warm up with the same load for a short while, then measure it. Only the second run is watched."""
     run_wrk(url, duration=ctx.warmup, **kwargs)  # type: ignore[arg-type]
     return measure(system, watched, lambda: run_wrk(url, duration=ctx.duration, **kwargs))  # type: ignore[arg-type]
+
+
+def measure_users(
+    ctx: Context, system: str, pid: int, url: str, tokens: Path, body: str, data_dir: Path
+) -> Row:
+    """Measure POST /events from many users and count the user files that the measured run created."""
+    load = {"method": "POST", "auth": "bearer", "tokens_file": tokens, "body": body}
+    run_wrk(url, duration=ctx.warmup, **load)  # type: ignore[arg-type]
+    before = aibrain_servers.user_dirs(data_dir)
+    row = measure(system, [pid], lambda: run_wrk(url, duration=ctx.duration, **load))  # type: ignore[arg-type]
+    after = aibrain_servers.user_dirs(data_dir)
+    row.counts = {"user_files": after, "new_user_files": after - before}
+    return row
 
 
 def write_tokens(path: Path, pairs: Sequence[tuple[str, str]]) -> Path:
@@ -129,10 +143,10 @@ def fresh_jwt(auth_url: str, user: AuthUser) -> str:
 
 
 def run_events(ctx: Context) -> list[Scenario]:
-    """Create and list events on aibrain and PocketBase, and GET /me on aibrain; 32 connections each."""
+    """Create and list events on aibrain and PocketBase, and GET /me on aibrain, with 32 connections each."""
     scenarios = []
     serve, auth_url, api_url = aibrain_servers.start_serve(ctx.work_dir, rate_limit=False)
-    ctx.record_server(serve, AIBRAIN, "one process per service, default worker counts")
+    ctx.record_server(serve, AIBRAIN, f"rate limit off for the sign-ups of the setup, otherwise default settings: {aibrain_servers.worker_note()}")
     api_pid = child_running(serve.pid, "aibrain", "api")
     pb = pocketbase.start(ctx.work_dir)
     ctx.record_server(pb, f"PocketBase {ctx.versions.get('PocketBase', '')}")
@@ -227,7 +241,7 @@ def _check_page(response: httpx.Response, key: str) -> None:
 def run_auth(ctx: Context) -> list[Scenario]:
     """Sign-up and sign-in latency, get-session and token throughput: aibrain against Better Auth."""
     serve, auth_url, _ = aibrain_servers.start_serve(ctx.work_dir, rate_limit=False)
-    ctx.record_server(serve, AIBRAIN, "AIBRAIN_RATE_LIMIT_ENABLED=false")
+    ctx.record_server(serve, AIBRAIN, "auth scenarios, rate limit off, otherwise default settings")
     # Only the auth service's processes are watched; the idle events API beside it is not counted.
     peers: list[tuple[str, Server, int, str]] = [(AIBRAIN, serve, child_running(serve.pid, "aibrain", "auth"), auth_url)]
     if betterauth.available():
@@ -319,11 +333,9 @@ def run_scale(ctx: Context) -> Scenario:
                 expect_status("POST", f"{api.base_url}/events", 201, headers={"Authorization": f"Bearer {first}"},
                               json={"type": "note", "data": {}})
                 log.info("scenario: %d users", size)
-                row = measure_wrk(
-                    ctx, f"{size:,} users", [api.pid], f"{api.base_url}/events",
-                    method="POST", auth="bearer", tokens_file=tokens, body=body,
+                row = measure_users(
+                    ctx, f"{size:,} users", api.pid, f"{api.base_url}/events", tokens, body, ctx.work_dir / f"{name}-data"
                 )
-                row.note = f"{aibrain_servers.user_dirs(ctx.work_dir / f'{name}-data'):,} user files at the end"
                 scenario.rows.append(row)
             finally:
                 api.stop()
@@ -344,11 +356,10 @@ def _scale_with_real_users(ctx: Context, count: int, body: str) -> Row:
         expect_status("POST", f"{api_url}/events", 201, headers={"Authorization": f"Bearer {pairs[0][0]}"},
                       json={"type": "note", "data": {}})
         log.info("scenario: %d signed-up users", count)
-        row = measure_wrk(
-            ctx, f"{count:,} users, real sign-ups", [child_running(serve.pid, "aibrain", "api")], f"{api_url}/events",
-            method="POST", auth="bearer", tokens_file=tokens, body=body,
+        row = measure_users(
+            ctx, f"{count:,} users, real sign-ups", child_running(serve.pid, "aibrain", "api"), f"{api_url}/events",
+            tokens, body, ctx.work_dir / "real-users" / "aibrain-data",
         )
-        row.note = f"{aibrain_servers.user_dirs(ctx.work_dir / 'real-users' / 'aibrain-data'):,} user files at the end"
         return row
     finally:
         serve.stop()
