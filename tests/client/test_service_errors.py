@@ -54,4 +54,5 @@ def test_service_unavailable_without_signing_keys(services: Services, orphan_api
         with pytest.raises(ServiceUnavailable) as caught:
             client.me()
     assert caught.value.code == "AUTH_UNAVAILABLE"
-    assert caught.value.retry_after == 5
+    assert caught.value.retry_after is not None
+    assert caught.value.retry_after >= 1
