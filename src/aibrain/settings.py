@@ -121,6 +121,13 @@ class Settings(BaseSettings):
     max_token_bytes: int = Field(16_384, gt=0, description="largest bearer token in bytes")
     max_json_depth: int = Field(64, gt=0, description="deepest nesting of arrays and objects in a request body")
     max_type_length: int = Field(128, gt=0, description="longest event type in characters")
+    user_events_per_minute: int = Field(
+        60_000, ge=0, description="events one user may store per minute (0: unlimited)"
+    )
+    user_bytes_per_day: int = Field(
+        1_073_741_824, ge=0, description="bytes of event data one user may store per day (0: unlimited)"
+    )
+    quota_storage: str = Field("memory://", description="limits storage URI of the per-user write budgets")
     max_page_size: int = Field(500, gt=0, description="largest limit on GET /events")
     default_page_size: int = Field(50, gt=0, description="limit on GET /events when none is given")
 

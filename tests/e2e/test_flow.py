@@ -179,3 +179,20 @@ def test_api_started_before_auth_recovers_without_restart(tmp_path):
         api.stop()
         if auth is not None:
             auth.stop()
+
+
+def test_write_quota_answers_429_over_http(tmp_path):
+    auth = start_auth(tmp_path)
+    api = start_api(tmp_path, auth.url, AIBRAIN_USER_EVENTS_PER_MINUTE="2")
+    try:
+        jwt = sign_up(auth.url, "quota@example.com")["jwt"]
+        statuses = [
+            httpx.post(api.url + "/events", headers=bearer(jwt), json={"type": "t", "data": index}).status_code
+            for index in range(3)
+        ]
+        assert statuses == [201, 201, 429]
+        listed = httpx.get(api.url + "/events", headers=bearer(jwt)).json()["events"]
+        assert len(listed) == 2
+    finally:
+        api.stop()
+        auth.stop()

@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from aibrain.api.auth import Authenticator
 from aibrain.api.jwks import JwksCache
+from aibrain.api.quotas import WriteQuota
 from aibrain.api.routes import EventsApi
 from aibrain.api.stores import StorePool
 from aibrain.api.tokens import TokenVerifier
@@ -79,7 +80,12 @@ def create_app(
         clock=clock,
     )
     authenticator = Authenticator(verifier, max_token_bytes=settings.max_token_bytes, clock=clock)
-    api = EventsApi(settings, authenticator, jwks, stores)
+    quota = WriteQuota(
+        events_per_minute=settings.user_events_per_minute,
+        bytes_per_day=settings.user_bytes_per_day,
+        storage_uri=settings.quota_storage,
+    )
+    api = EventsApi(settings, authenticator, jwks, stores, quota)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -26,6 +26,7 @@ _ERROR_CODES = [
     "VALIDATION_ERROR",
     "BODY_TOO_LARGE",
     "UNSUPPORTED_MEDIA_TYPE",
+    "QUOTA_EXCEEDED",
     "STORAGE_FULL",
     "STORAGE_UNAVAILABLE",
     "NOT_FOUND",
@@ -39,6 +40,7 @@ _DESCRIPTIONS = {
     413: "Body larger than the maximum",
     415: "Body is not application/json",
     422: "A field has the wrong type or value; the message names it",
+    429: "The user's write budget is spent (QUOTA_EXCEEDED), with Retry-After and the remaining budgets",
     503: "No signing keys known yet (AUTH_UNAVAILABLE, with Retry-After) or the event store is unavailable",
     507: "The disk of the event store is full",
 }
@@ -206,7 +208,7 @@ def _paths(settings: Settings) -> dict[str, Any]:
                 "summary": "Store one event",
                 "security": secured,
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("EventInput")}}},
-                "responses": {"201": _json(_ref("Event"), "Stored"), **_errors(400, 401, 413, 415, 422, 503, 507)},
+                "responses": {"201": _json(_ref("Event"), "Stored"), **_errors(400, 401, 413, 415, 422, 429, 503, 507)},
             },
             "get": {
                 "summary": "List events, newest first",

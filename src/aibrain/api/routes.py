@@ -14,6 +14,7 @@ from aibrain.api.bodies import check_event_type, check_json_media_type, decode_e
 from aibrain.api.cursor import CursorError, decode_cursor, encode_cursor
 from aibrain.api.jwks import JwksCache
 from aibrain.api.openapi import openapi_document
+from aibrain.api.quotas import WriteQuota
 from aibrain.api.storage import EventRow, StorageError
 from aibrain.api.stores import StorePool
 from aibrain.errors import JSONResponse, ServiceError, error_response
@@ -57,8 +58,11 @@ def _single_param(request: Request, name: str) -> str | None:
 class EventsApi:
     """Endpoints bound to the services they use."""
 
-    def __init__(self, settings: Settings, authenticator: Authenticator, jwks: JwksCache, stores: StorePool) -> None:
+    def __init__(
+        self, settings: Settings, authenticator: Authenticator, jwks: JwksCache, stores: StorePool, quota: WriteQuota
+    ) -> None:
         self._settings = settings
+        self._quota = quota
         self._auth = authenticator
         self._jwks = jwks
         self._stores = stores
@@ -113,6 +117,8 @@ class EventsApi:
         body = await read_body(request, settings.max_body_bytes)
         event = decode_event(body, max_depth=settings.max_json_depth, max_type_length=settings.max_type_length)
         data = _encoder.encode(event.data)
+        if self._quota.enabled:
+            await self._quota.charge(identity.sub, len(data))
 
         try:
             async with self._stores.acquire(identity.sub) as store:
