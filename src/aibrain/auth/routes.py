@@ -19,6 +19,7 @@ from starlette.responses import Response
 
 from aibrain.auth import store
 from aibrain.auth.cookies import SessionCookies
+from aibrain.auth.jwts import JwtMinter
 from aibrain.auth.keys import KeyStore
 from aibrain.auth.origin import OriginPolicy
 from aibrain.auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, Passwords, utf16_length
@@ -56,6 +57,13 @@ class AuthRoutes:
         self.proxies = proxies
         self.clock = clock
         self.policy = OriginPolicy(settings.origin, settings.trusted_origins)
+        self.minter = JwtMinter(
+            keys,
+            issuer=settings.issuer,
+            audience=settings.audience,
+            expires_in=settings.jwt_expires_in,
+            clock=clock,
+        )
         self.cookies = SessionCookies(signer, secure=settings.base_url.startswith("https://"))
 
     def _now(self) -> datetime:
@@ -66,11 +74,7 @@ class AuthRoutes:
         return parse_body(request.headers.get("content-type"), raw)
 
     async def _mint_jwt(self, user: dict[str, Any]) -> str:
-        issued = int(self.clock())
-        claims = {"iat": issued, **user, "sub": user["id"], "exp": issued + self.settings.jwt_expires_in}
-        claims["iss"] = self.settings.issuer
-        claims["aud"] = self.settings.audience
-        return await self.keys.sign(claims)
+        return await self.minter.mint(user)
 
     def _session_response(
         self, body: dict[str, Any], session: dict[str, Any], jwt: str, remember: bool

@@ -37,7 +37,7 @@ def _session_json(mapping: Any) -> dict[str, Any]:
 
 
 def email_taken(engine: Engine, email: str) -> bool:
-    with engine.connect() as connection:
+    with db.read_connection(engine) as connection:
         return connection.execute(select(db.user.c.id).where(db.user.c.email == email)).first() is not None
 
 
@@ -52,7 +52,7 @@ def find_credentials(engine: Engine, email: str) -> tuple[dict[str, Any], str | 
         )
         .where(db.user.c.email == email)
     )
-    with engine.connect() as connection:
+    with db.read_connection(engine) as connection:
         row = connection.execute(query).first()
     if row is None:
         return None
@@ -133,7 +133,7 @@ def find_session(engine: Engine, token: str) -> tuple[dict[str, Any], dict[str, 
         .select_from(db.session.join(db.user, db.user.c.id == db.session.c.userId))
         .where(db.session.c.token == token)
     )
-    with engine.connect() as connection:
+    with db.read_connection(engine) as connection:
         row = connection.execute(query).first()
     if row is None:
         return None
