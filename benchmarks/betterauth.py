@@ -29,10 +29,15 @@ def node_version() -> str:
 
 
 def start(work_dir: Path) -> Server:
-    """Start Better Auth with RS256 keys and a fresh SQLite file; rate limiting stays at its default (off)."""
+    """Start Better Auth with RS256 keys, a fresh SQLite file and rate limiting off, as aibrain runs here."""
     port = free_port()
     log_path = work_dir / "better-auth.log"
-    env_shown = {"INTEROP_PORT": str(port), "INTEROP_JWT_ALG": "RS256", "INTEROP_DB": "<tmp>/better-auth.db"}
+    env_shown = {
+        "INTEROP_PORT": str(port),
+        "INTEROP_JWT_ALG": "RS256",
+        "INTEROP_RATE_LIMIT": "false",
+        "INTEROP_DB": "<tmp>/better-auth.db",
+    }
     env = {
         **env_shown,
         "INTEROP_DB": str(work_dir / "better-auth.db"),

@@ -6,6 +6,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +31,6 @@ class Row:
     system: str
     load: LoadResult
     usage: Usage
-    note: str = ""
     counts: dict[str, int] = field(default_factory=dict)
 
 
@@ -68,11 +68,11 @@ class Context:
         self.servers.append({"system": system, "command": " ".join(words), "note": note})
 
 
-def measure(system: str, watched: Sequence[int], run: Callable[[], LoadResult], note: str = "") -> Row:
+def measure(system: str, watched: Sequence[int], run: Callable[[], LoadResult]) -> Row:
     """Run one measured load while sampling CPU, RSS and open files of the watched process trees."""
     with Watch(watched) as watch:
         load = run()
-    row = Row(system, load, watch.usage(), note)
+    row = Row(system, load, watch.usage())
     log.info(
         "  %-22s %8.0f req/s  p50 %7.2f ms  p99 %7.2f ms  errors %d",
         system, load.rps, load.p50_ms, load.p99_ms, load.errors,
@@ -143,14 +143,20 @@ def fresh_jwt(auth_url: str, user: AuthUser) -> str:
 
 
 def run_events(ctx: Context) -> list[Scenario]:
-    """Create and list events on aibrain and PocketBase, and GET /me on aibrain, with 32 connections each."""
+    """Measure creating and listing events on aibrain and PocketBase, and GET /me on aibrain."""
     scenarios = []
-    serve, auth_url, api_url = aibrain_servers.start_serve(ctx.work_dir, rate_limit=False)
-    ctx.record_server(serve, AIBRAIN, f"rate limit off for the sign-ups of the setup, otherwise default settings: {aibrain_servers.worker_note()}")
-    api_pid = child_running(serve.pid, "aibrain", "api")
-    pb = pocketbase.start(ctx.work_dir)
-    ctx.record_server(pb, f"PocketBase {ctx.versions.get('PocketBase', '')}")
-    try:
+    with ExitStack() as running:
+        serve, auth_url, api_url = aibrain_servers.start_serve(ctx.work_dir, rate_limit=False)
+        running.callback(serve.stop)
+        ctx.record_server(
+            serve, AIBRAIN,
+            f"rate limit off for the sign-ups of the setup, otherwise default settings: {aibrain_servers.worker_note()}",
+        )
+        api_pid = child_running(serve.pid, "aibrain", "api")
+        pb = pocketbase.start(ctx.work_dir)
+        running.callback(pb.stop)
+        ctx.record_server(pb, f"PocketBase {ctx.versions.get('PocketBase', '')}")
+
         users = [sign_up(auth_url, f"events{i}@bench.local") for i in range(32)]
         aibrain_tokens = write_tokens(
             ctx.work_dir / "aibrain-jwts.tsv", [(fresh_jwt(auth_url, u), u.user_id) for u in users]
@@ -160,7 +166,7 @@ def run_events(ctx: Context) -> list[Scenario]:
         first_jwt = aibrain_tokens.read_text().split("\t", 1)[0]
         pb_system = f"PocketBase {ctx.versions['PocketBase']}"
 
-        create = Scenario("create", "Create one event", "POST, JSON body of 90 bytes, 32 connections, 32 users")
+        create = Scenario("create", "Create one event", "POST with a JSON body of about 85 bytes (PocketBase's also carries the user id), 32 connections, 32 users")
         aibrain_body = f'{{"type":"{{type}}","data":{EVENT_DATA}}}'
         pb_body = f'{{"user":"{{user}}","type":"{{type}}","data":{EVENT_DATA}}}'
         expect_status(
@@ -206,9 +212,6 @@ def run_events(ctx: Context) -> list[Scenario]:
         log.info("scenario: GET /me")
         me.rows.append(measure_wrk(ctx, AIBRAIN, [api_pid], f"{api_url}/me", auth="bearer", tokens_file=aibrain_tokens))
         scenarios.append(me)
-    finally:
-        pb.stop()
-        serve.stop()
     return scenarios
 
 
@@ -239,19 +242,7 @@ def _check_page(response: httpx.Response, key: str) -> None:
 
 
 def run_auth(ctx: Context) -> list[Scenario]:
-    """Sign-up and sign-in latency, get-session and token throughput: aibrain against Better Auth."""
-    serve, auth_url, _ = aibrain_servers.start_serve(ctx.work_dir, rate_limit=False)
-    ctx.record_server(serve, AIBRAIN, "auth scenarios, rate limit off, otherwise default settings")
-    # Only the auth service's processes are watched; the idle events API beside it is not counted.
-    peers: list[tuple[str, Server, int, str]] = [(AIBRAIN, serve, child_running(serve.pid, "aibrain", "auth"), auth_url)]
-    if betterauth.available():
-        ba = betterauth.start(ctx.work_dir)
-        ba_system = f"Better Auth {ctx.versions['Better Auth']}"
-        ctx.record_server(ba, ba_system, "RS256 signing keys, SQLite file, rate limit at its default (off)")
-        peers.append((ba_system, ba, ba.pid, ba.base_url))
-    else:
-        log.warning("tests/interop/server.mjs or its node_modules is missing: skipping Better Auth")
-
+    """Measure sign-up and sign-in latency and get-session and token throughput on aibrain and Better Auth."""
     sign_up_s = Scenario(
         "sign-up", "Sign up (sequential)", f"POST /api/auth/sign-up/email, one connection, up to {ctx.sequential_count} "
         "requests one after another, each with a new email", sequential=True,
@@ -265,8 +256,22 @@ def run_auth(ctx: Context) -> list[Scenario]:
         "16 connections, 16 sessions",
     )
     token_s = Scenario("token", "Get a JWT", "GET /api/auth/token with a Bearer session token, 16 connections, 16 sessions")
-    try:
-        for system, _, pid, url in peers:
+    with ExitStack() as running:
+        serve, auth_url, _ = aibrain_servers.start_serve(ctx.work_dir, rate_limit=False)
+        running.callback(serve.stop)
+        ctx.record_server(serve, AIBRAIN, "auth scenarios: rate limit off, otherwise default settings")
+        # Only the auth service's processes are watched, not the idle events API beside it.
+        peers = [(AIBRAIN, child_running(serve.pid, "aibrain", "auth"), auth_url)]
+        if betterauth.available():
+            ba = betterauth.start(ctx.work_dir)
+            running.callback(ba.stop)
+            ba_system = f"Better Auth {ctx.versions['Better Auth']}"
+            ctx.record_server(ba, ba_system, "RS256 signing keys, SQLite file, rate limit off")
+            peers.append((ba_system, ba.pid, ba.base_url))
+        else:
+            log.warning("tests/interop/server.mjs or its node_modules is missing: skipping Better Auth")
+
+        for system, pid, url in peers:
             slug = system.split()[0].lower()
             users = [sign_up(url, f"{slug}-user{i}@bench.local") for i in range(16)]
             tokens = write_tokens(ctx.work_dir / f"{slug}-sessions.tsv", [(u.signed_token, u.user_id) for u in users])
@@ -301,14 +306,11 @@ def run_auth(ctx: Context) -> list[Scenario]:
             token_s.rows.append(measure_wrk(
                 ctx, system, [pid], f"{url}/api/auth/token", auth="bearer", tokens_file=tokens, connections=16
             ))
-    finally:
-        for _, server, _, _ in reversed(peers):
-            server.stop()
     return [sign_up_s, sign_in_s, session_s, token_s]
 
 
 def run_scale(ctx: Context) -> Scenario:
-    """POST /events from 1,000 to 100,000 distinct users, each size on a fresh `aibrain api`."""
+    """Measure POST /events from 1,000 to 100,000 distinct users, each size on a fresh `aibrain api`."""
     scenario = Scenario(
         "users", "Create one event, many distinct users",
         "POST /events, 32 connections, each request from a user drawn at random. Rows named by a number "
