@@ -75,6 +75,16 @@ def child_running(root: int, *args: str) -> int:
     raise RuntimeError(f"pid {root} has no child running {' '.join(args)}")
 
 
+def start_time(pid: int) -> int | None:
+    """Return the start time of a process in clock ticks since boot, or None if it has exited."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # fields[19] is proc(5) field 22, starttime.
+    return int(fields[19])
+
+
 def cpu_seconds(pid: int) -> float:
     """Return user plus system CPU seconds used so far by one process (0 if it has exited)."""
     try:
@@ -177,21 +187,28 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Send SIGTERM to the server, wait, then SIGKILL whatever is left of its tree by PID."""
+        """Send SIGTERM to the server, wait, then SIGKILL whatever is left of its tree by PID.
+
+        A descendant is killed only while its start time is the one seen before SIGTERM, so a PID
+        that the kernel gave to another process in the meantime is left alone.
+        """
         if self.process.poll() is not None:
             return
-        tree = process_tree(self.pid)
+        tree = {pid: start_time(pid) for pid in process_tree(self.pid)[1:]}
         self.process.send_signal(signal.SIGTERM)
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
             log.warning("%s (pid %d) ignored SIGTERM for %.0f s, killing it", self.name, self.pid, timeout)
-        for pid in tree:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        self.process.wait(timeout)
+            self.process.kill()
+            self.process.wait(timeout)
+        for pid, started in tree.items():
+            if started is not None and start_time(pid) == started:
+                log.warning("%s left pid %d running, killing it", self.name, pid)
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
 
 
 def start_server(
@@ -218,19 +235,30 @@ def start_server(
             list(command), stdout=log_file, stderr=subprocess.STDOUT, env=full_env, cwd=cwd
         )
     server = Server(name, process, port, log_path, list(command), dict(env_shown or {}))
+    try:
+        _wait_until_ready(server, ready, timeout)
+    except BaseException:
+        # Whatever went wrong, Ctrl-C included, the process must not outlive this call.
+        server.stop()
+        raise
+    log.info("%s ready on port %d (pid %d)", name, port, process.pid)
+    return server
+
+
+def _wait_until_ready(server: Server, ready: Callable[[], bool], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{name} exited with code {process.returncode}:\n{_tail(log_path)}")
+        if server.process.poll() is not None:
+            raise RuntimeError(
+                f"{server.name} exited with code {server.process.returncode}:\n{_tail(server.log_path)}"
+            )
         try:
             if ready():
-                log.info("%s ready on port %d (pid %d)", name, port, process.pid)
-                return server
+                return
         except (OSError, httpx.TransportError):
             pass  # not listening yet
         time.sleep(0.1)
-    server.stop()
-    raise RuntimeError(f"{name} was not ready after {timeout:.0f} s:\n{_tail(log_path)}")
+    raise RuntimeError(f"{server.name} was not ready after {timeout:.0f} s:\n{_tail(server.log_path)}")
 
 
 def _tail(path: Path, lines: int = 30) -> str:
