@@ -26,7 +26,7 @@ WRK_CPU = "1"
 
 
 def ensure_wrk() -> str:
-    """Return the path of wrk, installing Debian's package when it is missing and we are root."""
+    """Return the path of wrk, installing Debian's package when it is missing and this process runs as root."""
     path = shutil.which("wrk")
     if path:
         return path

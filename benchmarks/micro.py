@@ -91,7 +91,7 @@ def run(tokens: int = 2000, repeats: int = 200_000) -> MicroResult:
     now = int(time.time())
     minted = [key.sign(user_claims(f"{i:0{ID_LENGTH}d}", ISSUER, now)) for i in range(tokens)]
 
-    # Like timeit, keep the best of several rounds: other processes only ever make a round slower.
+    # Like timeit, keep the best of several rounds, because other processes only ever make a round slower.
     cold_rounds = []
     for _ in range(ROUNDS):
         verifier = TokenVerifier(

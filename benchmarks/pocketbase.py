@@ -86,7 +86,7 @@ def start(work_dir: Path) -> Server:
 
 
 def setup(server: Server, user_count: int) -> list[PocketBaseUser]:
-    """Create the events collection and `user_count` users through the REST API; return their tokens."""
+    """Create the events collection and `user_count` users through the REST API, and return their tokens."""
     with httpx.Client(base_url=server.base_url, timeout=30) as client:
         response = client.post(
             "/api/collections/_superusers/auth-with-password",

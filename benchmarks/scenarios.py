@@ -40,7 +40,6 @@ class Scenario:
     title: str
     method: str
     rows: list[Row] = field(default_factory=list)
-    sequential: bool = False
 
     def row(self, system: str) -> Row | None:
         return next((row for row in self.rows if row.system == system), None)
@@ -245,11 +244,11 @@ def run_auth(ctx: Context) -> list[Scenario]:
     """Measure sign-up and sign-in latency and get-session and token throughput on aibrain and Better Auth."""
     sign_up_s = Scenario(
         "sign-up", "Sign up (sequential)", f"POST /api/auth/sign-up/email, one connection, up to {ctx.sequential_count} "
-        "requests one after another, each with a new email", sequential=True,
+        "requests one after another, each with a new email",
     )
     sign_in_s = Scenario(
         "sign-in", "Sign in (sequential)", f"POST /api/auth/sign-in/email, one connection, up to {ctx.sequential_count} "
-        "requests one after another over 16 existing users", sequential=True,
+        "requests one after another over 16 existing users",
     )
     session_s = Scenario(
         "get-session", "Get session", "GET /api/auth/get-session with `Authorization: Bearer <signed session token>`, "

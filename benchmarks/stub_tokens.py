@@ -122,7 +122,7 @@ def _prefix(tokens_path: Path, count: int, cache_dir: Path) -> Path:
 
 @contextmanager
 def serve_jwks(key: StubKey) -> Iterator[str]:
-    """Serve `key` at /api/auth/jwks on a free loopback port in a thread; yield the base URL."""
+    """Serve `key` at /api/auth/jwks on a free loopback port in a thread, and yield the base URL."""
     document = key.jwks()
 
     class Handler(BaseHTTPRequestHandler):
