@@ -42,7 +42,9 @@ def _ratio(value: float | None) -> str:
 
 
 def _share(part: int, whole: int) -> str:
-    return f"{part / whole * 100:.0f} %" if whole else "n/a"
+    # Requests still running when wrk stopped can add a few folders after the count of completed
+    # requests was taken, so the share is capped at 100 %.
+    return f"{min(part / whole, 1) * 100:.0f} %" if whole else "n/a"
 
 
 def rps_ratio(scenario: Scenario | None) -> float | None:

@@ -315,19 +315,18 @@ def run_scale(ctx: Context) -> Scenario:
         "POST /events, 32 connections, each request from a user drawn at random. Rows named by a number "
         "alone use RS256 JWTs signed with a test key that a JWKS stub serves (signing up 100,000 users "
         "would take over half an hour of password hashing), on a fresh `aibrain api` and data dir per size. "
-        "The row with real sign-ups uses JWTs from `aibrain serve`'s own sign-up, to show that the stub "
-        "tokens cost the API the same",
+        "The row with real sign-ups uses JWTs from `aibrain serve`'s own sign-up, as a check on the stub rows",
     )
     largest = max(ctx.scale_sizes)
     log.info("minting %d stub tokens (cached in %s)", largest, ctx.work_dir.parent / "stub-tokens")
     key, _ = stub_tokens.load_or_mint(ctx.work_dir.parent / "stub-tokens", STUB_ISSUER, largest)
     body = f'{{"type":"{{type}}","data":{EVENT_DATA}}}'
     with stub_tokens.serve_jwks(key) as jwks_url:
-        for size in ctx.scale_sizes:
+        for run_number, size in enumerate(ctx.scale_sizes, start=1):
             _, tokens = stub_tokens.load_or_mint(ctx.work_dir.parent / "stub-tokens", STUB_ISSUER, size)
-            name = f"aibrain-api-{size}"
+            name = f"aibrain-api-{run_number}-{size}"
             api = aibrain_servers.start_api(ctx.work_dir, jwks_base_url=jwks_url, issuer=STUB_ISSUER, name=name)
-            if size == ctx.scale_sizes[0]:
+            if run_number == 1:
                 ctx.record_server(api, AIBRAIN, "many-user runs: `aibrain api` alone with a JWKS stub")
             try:
                 first = tokens.read_text().split("\t", 1)[0]
