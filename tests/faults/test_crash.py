@@ -106,6 +106,8 @@ def events_crash(tmp_path_factory: pytest.TempPathFactory) -> EventsCrash:
             integrity = {str(path): integrity_check(path) for path in store_paths}
         finally:
             restarted.stop()
+    listed_count = sum(map(len, listed.values()))
+    print(f"\nevents crash: {len(log.acknowledged)} acknowledged, {listed_count} listed after restart")
     return EventsCrash(log, listed, store_paths, integrity)
 
 
@@ -208,6 +210,7 @@ def auth_crash(tmp_path_factory: pytest.TempPathFactory) -> AuthCrash:
         integrity = integrity_check(data_dir / "auth.db")
     finally:
         restarted.stop()
+    print(f"\nauth crash: {len(log.acknowledged)} sign-ups acknowledged, {len(sign_in_status)} sign-ins tried")
     return AuthCrash(log, sign_in_status, integrity)
 
 

@@ -114,6 +114,10 @@ def many_users(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
         finally:
             api.stop()
 
+    print(
+        f"\nmany users, {clients} clients: {done[0]} of {USERS} users done, {len(failures)} failures, "
+        f"descriptors {baseline_fds} at start and {max_fds} at most ({samples} samples)"
+    )
     user_dirs = sum(1 for path in Path(data_dir / "users").iterdir() if path.is_dir())
     yield ManyUsers(
         clients=clients,
