@@ -32,6 +32,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--duration", type=float, default=5.0, help="seconds each throughput run is measured (default 5)")
     parser.add_argument(
+        "--repeats", type=int, default=3,
+        help="measured runs per throughput row; the median run by req/s is kept (default 3)",
+    )
+    parser.add_argument(
         "--sequential-count", type=int, default=200,
         help="maximum requests of a sequential sign-up or sign-in run, which also stops after max(10, 2 × duration) s",
     )
@@ -133,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         sequential_count=args.sequential_count,
         scale_sizes=[int(size) for size in args.users.split(",")],
         real_users=args.real_users,
+        repeats=args.repeats,
         versions=versions(),
     )
     info = machine()

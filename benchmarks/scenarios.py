@@ -32,6 +32,8 @@ class Row:
     load: LoadResult
     usage: Usage
     counts: dict[str, int] = field(default_factory=dict)
+    # req/s of every measured run when a row keeps the median of several runs.
+    runs_rps: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -52,6 +54,7 @@ class Context:
     sequential_count: int
     scale_sizes: Sequence[int]
     real_users: int = 0
+    repeats: int = 1
     versions: dict[str, str] = field(default_factory=dict)
     servers: list[dict[str, str]] = field(default_factory=list)
 
@@ -90,9 +93,21 @@ def expect_status(method: str, url: str, status: int, **kwargs: object) -> httpx
 
 
 def measure_wrk(ctx: Context, system: str, watched: Sequence[int], url: str, **kwargs: object) -> Row:
-    """Warm up with the same load for a short while, then measure it. Only the second run is watched."""
+    """Warm up with the same load for a short while, then measure it `ctx.repeats` times.
+
+    Only the measured runs are watched. The row of the median run by req/s is kept, because on a
+    shared machine one run can be slowed by other people's jobs.
+    """
     run_wrk(url, duration=ctx.warmup, **kwargs)  # type: ignore[arg-type]
-    return measure(system, watched, lambda: run_wrk(url, duration=ctx.duration, **kwargs))  # type: ignore[arg-type]
+    rows = [
+        measure(system, watched, lambda: run_wrk(url, duration=ctx.duration, **kwargs))  # type: ignore[arg-type]
+        for _ in range(ctx.repeats)
+    ]
+    rows.sort(key=lambda row: row.load.rps)
+    median = rows[len(rows) // 2]
+    if len(rows) > 1:
+        median.runs_rps = [row.load.rps for row in rows]
+    return median
 
 
 def measure_users(
