@@ -175,6 +175,11 @@ def down_later(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
         finally:
             issuer.set_mode("ok")
             api.stop()
+    print(
+        f"\nJWKS {mode} after start: known kid {me_known_kid.status_code} in "
+        f"{me_known_kid.elapsed.total_seconds():.3f} s, unknown kid {me_unknown_kid.status_code} in "
+        f"{me_unknown_kid.elapsed.total_seconds():.3f} s (fetch timeout {FETCH_TIMEOUT_SECONDS} s)"
+    )
     return DownLater(mode, me_known_kid, ready, me_unknown_kid, issuer.jwks_url, api.log_text())
 
 

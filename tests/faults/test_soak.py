@@ -32,7 +32,8 @@ WRITE_SHARE = 0.6
 # A hard cap on requests per connection, so that the loop ends even if the clock misbehaves.
 MAX_REQUESTS_PER_CONNECTION = 5_000
 SAMPLE_INTERVAL_SECONDS = 0.5
-# A generous bound, not a tight one, because CPython often keeps freed memory instead of returning it to the OS.
+# A generous bound, not a tight one, because CPython often keeps freed memory instead of
+# returning it to the OS.
 RSS_FACTOR = 2
 RSS_SLACK_BYTES = 50 * 1024 * 1024
 
