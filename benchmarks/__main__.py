@@ -55,7 +55,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     unknown = set(args.only.split(",")) - set(GROUPS)
     if unknown:
-        parser.error(f"unknown group(s) {', '.join(sorted(unknown))}; choose from {', '.join(GROUPS)}")
+        parser.error(f"unknown group(s) {', '.join(sorted(unknown))}: choose from {', '.join(GROUPS)}")
+    if args.duration <= 0 or args.repeats < 1 or args.sequential_count < 1 or args.real_users < 0:
+        parser.error("--duration must be above 0, --repeats and --sequential-count at least 1, --real-users at least 0")
+    try:
+        sizes = [int(size) for size in args.users.split(",")]
+    except ValueError:
+        parser.error(f"invalid --users {args.users!r}: expected comma-separated integers such as 1000,10000")
+    if min(sizes) < 1:
+        parser.error(f"invalid --users {args.users!r}: every user count must be at least 1")
     return args
 
 
