@@ -111,6 +111,8 @@ def load_or_mint(cache_dir: Path, origin: str, count: int) -> tuple[StubKey, Pat
 
 def _prefix(tokens_path: Path, count: int, cache_dir: Path) -> Path:
     """Write the first `count` lines of the token file to their own file (wrk reads whole files)."""
+    if count == json.loads((cache_dir / "meta.json").read_text())["count"]:
+        return tokens_path
     target = cache_dir / f"tokens-{count}.tsv"
     with tokens_path.open() as source, target.open("w") as out:
         for i, line in enumerate(source):
