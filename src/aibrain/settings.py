@@ -76,8 +76,13 @@ class Settings(BaseSettings):
     password_hasher: PasswordHasher = Field(
         "argon2id", description="hash for new passwords; scrypt keeps a database usable by Better Auth"
     )
-    argon2_memory_kib: int = Field(19_456, ge=8, description="argon2id memory cost in KiB (OWASP minimum 19456)")
-    argon2_iterations: int = Field(2, ge=1, description="argon2id time cost")
+    # OWASP's password storage cheat sheet lists m=47104/t=1, 19456/t=2, 12288/t=3, 9216/t=4 and
+    # 7168/t=5 (KiB, p=1) as equally strong. 7168/t=5 verified in 16 ms against 23 ms for 19456/t=2 on
+    # a 2-core EPYC test machine, and needs less memory per concurrent sign-in.
+    argon2_memory_kib: int = Field(
+        7_168, ge=8, description="argon2id memory cost in KiB (OWASP: 7168 with 5 iterations, or 19456 with 2)"
+    )
+    argon2_iterations: int = Field(5, ge=1, description="argon2id time cost (iterations)")
     hash_threads: int = Field(
         default_factory=lambda: max(1, os.cpu_count() or 1), ge=1, description="threads that hash passwords"
     )

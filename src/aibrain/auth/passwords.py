@@ -62,8 +62,8 @@ class Passwords:
         self,
         scheme: Literal["argon2id", "scrypt"] = "argon2id",
         *,
-        memory_kib: int = 19_456,
-        iterations: int = 2,
+        memory_kib: int = 7_168,
+        iterations: int = 5,
         threads: int = 2,
     ) -> None:
         self.scheme = scheme
