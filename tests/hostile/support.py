@@ -104,7 +104,7 @@ def raw_request(port: int, request: bytes, *, body_chunks: Sequence[bytes] = (),
     """Send raw bytes over one connection, then read the response until the server closes or stalls.
 
     Errors while sending the optional body chunks are ignored, because a server may respond and
-    close before the client has sent everything; the response read afterwards is what counts.
+    close before the client has sent everything. The response read afterwards is what counts.
     """
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as connection:
         connection.sendall(request)
@@ -213,7 +213,7 @@ def launch_without_probe(name: str, data_dir: Path, extra_env: dict[str, str]) -
     """Start a service like tests.servers does, but wait only for its port, sending no request.
 
     Granian binds the port before the app starts, so the first HTTP request a test sends is the
-    first one the app ever sees.
+    first one the app ever receives.
     """
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -171,7 +171,7 @@ def test_megabyte_passwords_rejected_without_hashing(auth: Service) -> None:
     """Twenty concurrent sign-ins with a 1 MiB password, half for a known email, cost no hash.
 
     The worker's CPU time for the twenty is compared with that of one real sign-in, which hashes
-    once at the module's raised argon2 cost; hashing each of the twenty would cost twenty times that.
+    once at the module's raised argon2 cost. Hashing each of the twenty would cost twenty times that.
     """
     assert sign_up(auth, "known-long@example.com").status_code == 200
     pid = worker_pid(auth)
@@ -329,7 +329,7 @@ JUNK_HEADERS = {"X-Forwarded-Proto": "some:", "X-Forwarded-Host": "junk", "Forwa
 
 
 def test_forwarded_headers_do_not_change_issuer(tmp_path: Path) -> None:
-    """The first request the service ever sees carries junk forwarded headers; the base URL still wins."""
+    """The first request the service ever receives carries junk forwarded headers; the base URL still wins."""
     auth = launch_without_probe("auth", tmp_path / "auth", {})
     try:
         first = httpx.get(auth.url + "/api/auth/ok", headers=JUNK_HEADERS, timeout=30.0)

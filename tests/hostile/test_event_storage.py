@@ -128,7 +128,7 @@ def test_wal_stays_bounded_during_burst(api: ApiUnderTest) -> None:
     """Write 20,000 events while a client keeps dropping reads midway, then checkpoint from outside.
 
     The bound: SQLite checkpoints every 1000 WAL pages by default, so with no reader pinning the
-    WAL its file stays near 1000 pages; twice that (8 MiB at 4 KiB pages) leaves room for the last
+    WAL its file stays near 1000 pages. Twice that (8 MiB at 4 KiB pages) leaves room for the last
     transactions. The API keeps its connection open and idle afterwards, and a TRUNCATE checkpoint
     from another connection must still succeed with busy = 0.
     """

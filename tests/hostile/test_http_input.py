@@ -317,11 +317,11 @@ def test_invalid_content_length_never_500(api: ApiUnderTest, length: str) -> Non
 @pytest.mark.xfail(
     strict=True,
     reason="no header size limit: runner.py starts Granian with its default 417,792-byte HTTP/1 buffer "
-    "and settings.py has no setting for it, so a 64 KiB header reaches the app and GET /health answers 200",
+    "and settings.py has no setting for it, so a 64 KiB header reaches the app and GET /health returns 200",
 )
 def test_header_of_64_kib_rejected(api: ApiUnderTest) -> None:
     """Granian 2.8.9 reads request heads up to its HTTP/1 `max_buffer_size` (8192 + 4096 * 100 bytes)
-    and answers 431 with an empty body beyond it; a 64 KiB header is far below that.
+    and responds 431 with an empty body beyond it. A 64 KiB header is far below that.
     """
     response = httpx.get(api.url + "/health", headers={"X-Padding": "a" * 65_536})
 
@@ -329,7 +329,7 @@ def test_header_of_64_kib_rejected(api: ApiUnderTest) -> None:
 
 
 def test_header_of_1_mib_rejected_by_granian(api: ApiUnderTest) -> None:
-    """Granian answers 431 Request Header Fields Too Large with an empty body, not the JSON error body."""
+    """Granian responds 431 Request Header Fields Too Large with an empty body, not the JSON error body."""
     response = httpx.get(api.url + "/health", headers={"X-Padding": "a" * 1_048_576})
 
     assert response.status_code == 431

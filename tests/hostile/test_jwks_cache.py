@@ -7,6 +7,7 @@ cache went to the network. Waiting happens only for events the API reports in `G
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import subprocess
 import sys
@@ -25,20 +26,14 @@ from tests.hostile.conftest import ApiFactory, ApiUnderTest
 from tests.hostile.support import assert_unauthorized, bearer, claims, decode_segment, jwks_stats, wait_for
 from tests.servers import start_api, start_auth
 
+_token_numbers = itertools.count()
 SHORT_REFRESH = {"AIBRAIN_JWKS_REFRESH_INTERVAL": "0.5", "AIBRAIN_JWKS_FETCH_TIMEOUT": "1"}
 
 
 def me(api: ApiUnderTest, issuer: StubIssuer, kid: str, user: str = "cache-user", **overrides: Any) -> httpx.Response:
-    """Call GET /me with a fresh token signed by `kid`, so that the verified-token cache never answers."""
-    token = issuer.sign(claims(issuer, user, jti=f"{kid}-{jwks_counter()}", **overrides), kid)
+    """Call GET /me with a fresh token signed by `kid`, so that the verified-token cache never returns it."""
+    token = issuer.sign(claims(issuer, user, jti=f"{kid}-{next(_token_numbers)}", **overrides), kid)
     return httpx.get(api.url + "/me", headers=bearer(token), timeout=10.0)
-
-
-_calls = iter(range(1_000_000))
-
-
-def jwks_counter() -> int:
-    return next(_calls)
 
 
 def wait_for_refreshes(api: ApiUnderTest, count: int, field: str = "refreshes") -> dict[str, Any]:

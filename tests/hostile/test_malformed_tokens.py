@@ -246,7 +246,7 @@ def test_two_authorization_headers_rejected(http: httpx.Client, api: ApiUnderTes
 
 def test_megabyte_token_rejected_before_the_app(api: ApiUnderTest, http: httpx.Client) -> None:
     """Granian 2.8.9 responds 431 with an empty body when the request head exceeds its 417,792-byte
-    HTTP/1 buffer, so a 1 MiB token never reaches the app and gets no JSON body; the server keeps serving.
+    HTTP/1 buffer, so a 1 MiB token never reaches the app and gets no JSON body. The server keeps serving.
     """
     with httpx.Client(base_url=api.url, timeout=10.0) as fresh:
         response = fresh.get("/me", headers=bearer("a" * 1024 * 1024))

@@ -96,7 +96,7 @@ def test_unsigned_token_with_stripped_real_signature_rejected(http: httpx.Client
 # Algorithm confusion
 
 
-def _rsa_key_material(issuer: StubIssuer, kid: str) -> dict[str, bytes]:
+def _public_key_encodings(issuer: StubIssuer, kid: str) -> dict[str, bytes]:
     """Return every encoding of a public key an HMAC-confusion attacker might use as the secret."""
     public_jwk = next(jwk for jwk in issuer.published if jwk.get("kid") == kid)
     public_key = issuer.private_keys[kid].public_key
@@ -123,7 +123,7 @@ def _rsa_key_material(issuer: StubIssuer, kid: str) -> dict[str, bytes]:
 @pytest.mark.parametrize("alg", ["HS256", "HS384", "HS512"])
 def test_hmac_keyed_with_public_key_rejected(http: httpx.Client, api: ApiUnderTest, kid: str, alg: str) -> None:
     sub = "hmac-user"
-    for name, secret in _rsa_key_material(api.issuer, kid).items():
+    for name, secret in _public_key_encodings(api.issuer, kid).items():
         token = hmac_token({"alg": alg, "kid": kid, "typ": "JWT"}, claims(api.issuer, sub), secret)
 
         response = http.get("/me", headers=bearer(token))
