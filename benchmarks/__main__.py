@@ -30,7 +30,7 @@ GROUPS = ("events", "auth", "users", "micro")
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds each throughput run is measured (default 5)")
+    parser.add_argument("--duration", type=int, default=5, help="whole seconds each throughput run is measured (default 5)")
     parser.add_argument(
         "--repeats", type=int, default=3,
         help="measured runs per throughput row; the median run by req/s is kept (default 3)",
@@ -56,8 +56,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = set(args.only.split(",")) - set(GROUPS)
     if unknown:
         parser.error(f"unknown group(s) {', '.join(sorted(unknown))}: choose from {', '.join(GROUPS)}")
-    if args.duration <= 0 or args.repeats < 1 or args.sequential_count < 1 or args.real_users < 0:
-        parser.error("--duration must be above 0, --repeats and --sequential-count at least 1, --real-users at least 0")
+    if args.duration < 1 or args.repeats < 1 or args.sequential_count < 1 or args.real_users < 0:
+        parser.error("--duration, --repeats and --sequential-count must be at least 1, --real-users at least 0")
     try:
         sizes = [int(size) for size in args.users.split(",")]
     except ValueError:
@@ -188,14 +188,19 @@ def main(argv: list[str] | None = None) -> int:
     text = report.render(ctx, scenarios, micro_result, info, command)
     if failures:
         text += "\n## Failed groups\n\n" + "\n".join(f"- {failure}" for failure in failures) + "\n"
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text)
+    output = args.output
+    if failures:
+        # A broken run must not replace the published page, so its report goes beside the temp data.
+        output = WORK_ROOT / "benchmarks-failed.md"
+        log.error("%d group(s) failed, so %s is unchanged; this run's report is %s", len(failures), args.output, output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text)
     (WORK_ROOT / "results.json").write_text(
         json.dumps({"scenarios": [dataclasses.asdict(s) for s in scenarios],
                     "micro": dataclasses.asdict(micro_result) if micro_result else None,
                     "machine": info, "versions": ctx.versions, "failures": failures}, indent=2)
     )
-    log.info("wrote %s", args.output)
+    log.info("wrote %s", output)
     if not args.keep:
         shutil.rmtree(work_dir, ignore_errors=True)
     return 1 if failures else 0

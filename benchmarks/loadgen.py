@@ -71,7 +71,7 @@ def run_wrk(
     tokens_file: Path | None = None,
     body: str | None = None,
     connections: int = 32,
-    duration: float = 5.0,
+    duration: int = 5,
 ) -> LoadResult:
     """Run wrk with one thread pinned to WRK_CPU and return its counts and latency percentiles.
 
@@ -84,7 +84,7 @@ def run_wrk(
     if body is not None:
         script_args.append(body)
     command = [
-        "taskset", "-c", WRK_CPU, ensure_wrk(), "-t1", f"-c{connections}", f"-d{duration:g}s",
+        "taskset", "-c", WRK_CPU, ensure_wrk(), "-t1", f"-c{connections}", f"-d{duration}s",
         "--timeout", "10s", "-s", str(LUA_SCRIPT), base, "--", *script_args,
     ]
     with tempfile.TemporaryFile() as output:

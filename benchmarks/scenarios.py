@@ -49,7 +49,7 @@ class Scenario:
 
 @dataclass
 class Context:
-    duration: float
+    duration: int
     work_dir: Path
     sequential_count: int
     scale_sizes: Sequence[int]
@@ -59,8 +59,9 @@ class Context:
     servers: list[dict[str, str]] = field(default_factory=list)
 
     @property
-    def warmup(self) -> float:
-        return max(1.0, min(2.0, self.duration / 3))
+    def warmup(self) -> int:
+        # wrk takes whole seconds only ("-d1.5s" is a usage error).
+        return max(1, min(2, round(self.duration / 3)))
 
     def record_server(self, server: Server, system: str, note: str = "") -> None:
         """Keep the command line of a server for the report, with the temp dir shown as <tmp>."""
