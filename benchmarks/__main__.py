@@ -150,12 +150,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     info = machine()
     info["load average (1, 5, 15 min) before the run"] = _load_average()
-    load_before = float(_load_average().split()[0])
-    if load_before >= 0.5:
-        info["shared machine"] = (
-            f"other processes were busy before the run started (1-minute load average {load_before:.2f} on "
-            f"{os.cpu_count()} cores), so every number below is lower and noisier than on an idle machine"
-        )
     started = time.time()
 
     scenarios: list[Scenario] = []

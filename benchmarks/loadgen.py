@@ -57,6 +57,8 @@ class LoadResult:
     p99_ms: float
     client_cpu_seconds: float
     command: str
+    # False when the client ran inside this process, whose CPU time is then counted once, as its own.
+    separate_client: bool = True
 
     @property
     def rps(self) -> float:
@@ -177,6 +179,7 @@ def run_sequential(
         p99_ms=_percentile(latencies, 99),
         client_cpu_seconds=time.process_time() - cpu_before,
         command=f"sequential http.client loop pinned to CPU {WRK_CPU}: at most {count} requests or {max_seconds:g} s",
+        separate_client=False,
     )
 
 

@@ -95,6 +95,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def machine_busy_seconds() -> float:
+    """Return the CPU seconds all cores have spent busy since boot (the "cpu" line of /proc/stat)."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    # user, nice, system, idle, iowait, irq, softirq, steal: everything but idle and iowait is busy.
+    busy = fields[0] + fields[1] + fields[2] + fields[5] + fields[6] + fields[7]
+    return busy / CLOCK_TICKS
+
+
 def rss_bytes(pid: int) -> int:
     try:
         return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_SIZE
@@ -117,6 +125,10 @@ class Usage:
     peak_rss_bytes: int
     peak_open_fds: int
     processes: int
+    # Busy CPU seconds of the whole machine, of this benchmark process, and the interval's length.
+    machine_cpu_seconds: float = 0.0
+    own_cpu_seconds: float = 0.0
+    wall_seconds: float = 0.0
 
 
 class Watch:
@@ -154,17 +166,25 @@ class Watch:
 
     def __enter__(self) -> Watch:
         self._sample()
+        self._machine = -machine_busy_seconds()
+        self._own = -time.process_time()
+        self._wall = -time.monotonic()
         self._thread.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self._stop.set()
         self._thread.join()
+        self._machine += machine_busy_seconds()
+        self._own += time.process_time()
+        self._wall += time.monotonic()
         self._sample()
 
     def usage(self) -> Usage:
         cpu = sum(self._last_cpu[pid] - self._start_cpu[pid] for pid in self._last_cpu)
-        return Usage(cpu, self._peak_rss, self._peak_fds, len(self._last_cpu))
+        return Usage(
+            cpu, self._peak_rss, self._peak_fds, len(self._last_cpu), self._machine, self._own, self._wall
+        )
 
 
 @dataclass

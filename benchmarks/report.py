@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -31,6 +32,16 @@ def _cpu_per_request(row: Row) -> str:
     if not row.load.requests:
         return "n/a"
     return f"{row.usage.cpu_seconds / row.load.requests * 1000:.3f}"
+
+
+def other_cpu_share(row: Row) -> float:
+    """Return the share of the machine's CPU that processes other than this row's server and client used."""
+    usage = row.usage
+    if not usage.wall_seconds:
+        return 0.0
+    client = row.load.client_cpu_seconds if row.load.separate_client else 0.0
+    other = usage.machine_cpu_seconds - usage.cpu_seconds - usage.own_cpu_seconds - client
+    return max(0.0, other) / (usage.wall_seconds * (os.cpu_count() or 1))
 
 
 def _client_cpu(row: Row) -> str:
@@ -68,8 +79,8 @@ def scenario_table(scenario: Scenario) -> list[str]:
         scenario.method + ".",
         "",
         "| system | requests | req/s | p50 ms | p99 ms | server CPU ms/request | server peak RSS MiB "
-        "| load generator CPU | errors | aibrain/peer req/s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| load generator CPU | other processes' CPU | errors | aibrain/peer req/s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     base = scenario.rows[0].load.rps if scenario.rows else 0
     for row in scenario.rows:
@@ -77,7 +88,7 @@ def scenario_table(scenario: Scenario) -> list[str]:
         lines.append(
             f"| {row.system} | {row.load.requests:,} | {row.load.rps:,.0f} | {_ms(row.load.p50_ms)} "
             f"| {_ms(row.load.p99_ms)} | {_cpu_per_request(row)} | {row.usage.peak_rss_bytes / MIB:.0f} "
-            f"| {_client_cpu(row)} | {row.load.errors} | {ratio} |"
+            f"| {_client_cpu(row)} | {other_cpu_share(row) * 100:.0f} % | {row.load.errors} | {ratio} |"
         )
     lines.append("")
     for row in scenario.rows:
@@ -96,8 +107,9 @@ def scale_table(scenario: Scenario) -> list[str]:
         scenario.method + ".",
         "",
         "| users | requests | req/s | p50 ms | p99 ms | p99 ÷ first size | server CPU ms/request "
-        "| peak RSS MiB | peak open fds | user files at the end | requests that created a user file | errors |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| peak RSS MiB | peak open fds | user files at the end | requests that created a user file "
+        "| other processes' CPU | errors |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     first_p99 = scenario.rows[0].load.p99_ms if scenario.rows else 0
     for row in scenario.rows:
@@ -107,7 +119,7 @@ def scale_table(scenario: Scenario) -> list[str]:
             f"| {_ms(row.load.p50_ms)} | {_ms(row.load.p99_ms)} | {ratio} | {_cpu_per_request(row)} "
             f"| {row.usage.peak_rss_bytes / MIB:.0f} | {row.usage.peak_open_fds} "
             f"| {row.counts.get('user_files', 0):,} | {_share(row.counts.get('new_user_files', 0), row.load.requests)} "
-            f"| {row.load.errors} |"
+            f"| {other_cpu_share(row) * 100:.0f} % | {row.load.errors} |"
         )
     lines += ["", f"Command (last row): `{scenario.rows[-1].load.command}`" if scenario.rows else "", ""]
     return lines
@@ -156,6 +168,26 @@ def targets(scenarios: dict[str, Scenario], micro: MicroResult | None) -> list[T
     return found
 
 
+def _sharing(scenarios: Sequence[Scenario]) -> list[str]:
+    """Say how busy other processes kept the machine during the measured runs."""
+    shares = [other_cpu_share(row) for scenario in scenarios for row in scenario.rows]
+    if not shares:
+        return []
+    mean, peak = sum(shares) / len(shares), max(shares)
+    verdict = (
+        "The machine was shared: other processes competed with the measured runs, so the numbers are lower "
+        "and noisier than on an idle machine."
+        if peak >= 0.05
+        else "Other processes stayed below 5 % of the machine's CPU during every measured run."
+    )
+    return [
+        f"- other processes' CPU during the measured runs: {mean * 100:.0f} % of the machine on average, "
+        f"{peak * 100:.0f} % in the busiest run",
+        "",
+        verdict,
+    ]
+
+
 def render(
     ctx: Context, scenarios: Sequence[Scenario], micro: MicroResult | None, machine: dict[str, str], command: str
 ) -> str:
@@ -187,6 +219,7 @@ def render(
 
     lines += ["", "## Machine", ""]
     lines += [f"- {name}: {value}" for name, value in machine.items()]
+    lines += _sharing(scenarios)
     lines += [
         "",
         "Client and server share the same cores: wrk runs with one thread pinned to CPU 1 "
@@ -203,6 +236,9 @@ def render(
         "in the server's process tree during the measured run, divided by the requests completed.",
         "- Peak RSS is the largest sum of the tree's resident memory, sampled every 100 ms during the run.",
         "- Load generator CPU is wrk's own user + system time over the run, as a share of one core.",
+        "- Other processes' CPU is the busy time of the whole machine (`/proc/stat`) during the run, less "
+        "the server's, the load generator's and this benchmark's own, as a share of all cores. It shows "
+        "how much other people's jobs (and idle servers of this benchmark) competed with a run.",
         "- Errors count socket errors, timeouts and responses with status 400 or above. Every run starts "
         "only after one request of the same kind got the expected status.",
         "- The ratio column is aibrain's req/s divided by that peer's (above 1 means aibrain is faster). "
