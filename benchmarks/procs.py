@@ -98,7 +98,7 @@ def cpu_seconds(pid: int) -> float:
 def machine_busy_seconds() -> float:
     """Return the CPU seconds all cores have spent busy since boot (the "cpu" line of /proc/stat)."""
     fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    # user, nice, system, idle, iowait, irq, softirq, steal: everything but idle and iowait is busy.
+    # The fields are user, nice, system, idle, iowait, irq, softirq and steal. All but idle and iowait are busy.
     busy = fields[0] + fields[1] + fields[2] + fields[5] + fields[6] + fields[7]
     return busy / CLOCK_TICKS
 
