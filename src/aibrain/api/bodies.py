@@ -12,21 +12,13 @@ JSON rules for `POST /events`:
 
 from __future__ import annotations
 
-import re
-from array import array
-from itertools import accumulate
 from typing import Any, Final
 
 import msgspec
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 
 from aibrain.errors import ServiceError
-
-# Strings are removed before brackets are counted, because brackets inside them do not nest.
-_JSON_STRING: Final = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_NOT_BRACKETS: Final = bytes(byte for byte in range(256) if byte not in b"[]{}")
-# Opening brackets become +1 and closing ones -1 when the bytes are read as signed chars.
-_BRACKET_STEPS: Final = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
+from aibrain.http_input import json_depth, read_body
 
 TYPE_RULE: Final = (
     "printable Unicode characters: letters, digits, punctuation, symbols and spaces, "
@@ -34,23 +26,33 @@ TYPE_RULE: Final = (
 )
 
 
+def _non_printable_bmp_ranges() -> str:
+    """Return a regex character-class body of every BMP character that str.isprintable() rejects."""
+    ranges: list[str] = []
+    start: int | None = None
+    for code in range(0x10000 + 1):
+        rejected = code <= 0xFFFF and not chr(code).isprintable()
+        if rejected and start is None:
+            start = code
+        elif not rejected and start is not None:
+            end = code - 1
+            ranges.append(f"\\u{start:04x}" if start == end else f"\\u{start:04x}-\\u{end:04x}")
+            start = None
+    return "".join(ranges)
+
+
+# The OpenAPI pattern of `type`, built from the same rule check_event_type applies, so the document
+# and the server agree on every BMP character of this Python's Unicode version.
+# NOTE: JSON Schema patterns without the `u` flag see characters beyond the BMP as surrogate pairs,
+# so the pattern cannot express the rule for them; the server still rejects the unprintable ones.
+TYPE_PATTERN: Final = f"^[^{_non_printable_bmp_ranges()}]+$"
+
+
 class EventIn(msgspec.Struct, forbid_unknown_fields=True):
     """The body of `POST /events`."""
 
     type: str
     data: Any
-
-
-def json_depth(body: bytes) -> int:
-    """Return the deepest nesting of arrays and objects in a JSON text, without recursion.
-
-    For malformed JSON the result may be wrong, which does not matter: the decoder rejects it.
-    """
-    brackets = _JSON_STRING.sub(b'""', body).translate(None, _NOT_BRACKETS)
-    if not brackets:
-        return 0
-    steps = array("b", brackets.translate(_BRACKET_STEPS))
-    return max(accumulate(steps))
 
 
 def check_json_media_type(request: Request) -> None:
@@ -66,32 +68,6 @@ def check_json_media_type(request: Request) -> None:
             raise ServiceError(415, "UNSUPPORTED_MEDIA_TYPE", "the JSON body must be UTF-8")
 
 
-def _too_large(limit: int) -> ServiceError:
-    return ServiceError(413, "BODY_TOO_LARGE", f"request body is larger than {limit} bytes")
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """Read the body, rejecting it with 413 as soon as it is known to exceed `limit` bytes.
-
-    A Content-Length above the limit is rejected before any byte is read; a chunked body is
-    counted while it streams in.
-    """
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise ServiceError(400, "INVALID_REQUEST", "Content-Length is not a number")
-        if int(declared) > limit:
-            raise _too_large(limit)
-
-    chunks = bytearray()
-    try:
-        async for chunk in request.stream():
-            chunks += chunk
-            if len(chunks) > limit:
-                raise _too_large(limit)
-    except ClientDisconnect:
-        raise ServiceError(400, "INVALID_REQUEST", "the client disconnected before sending the whole body") from None
-    return bytes(chunks)
 
 
 def check_event_type(value: str, max_length: int) -> None:

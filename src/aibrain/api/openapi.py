@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from aibrain import __version__
-from aibrain.api.bodies import TYPE_RULE
+from aibrain.api.bodies import TYPE_PATTERN, TYPE_RULE
 from aibrain.settings import Settings
 
 _ERROR_CODES = [
@@ -63,7 +63,7 @@ def _schemas(settings: Settings) -> dict[str, Any]:
         "type": "string",
         "minLength": 1,
         "maxLength": settings.max_type_length,
-        "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]+$",
+        "pattern": TYPE_PATTERN,
         "description": f"Event type, compared exactly and case-sensitively: {TYPE_RULE}.",
     }
     timestamp = {"type": "string", "pattern": "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}\\.\\d{3}Z$"}

@@ -25,8 +25,9 @@ from aibrain.auth.origin import OriginPolicy
 from aibrain.auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, Passwords, utf16_length
 from aibrain.auth.ratelimit import TrustedProxies
 from aibrain.auth.tokens import TokenSigner
-from aibrain.auth.validation import SIGN_IN_FIELDS, SIGN_UP_FIELDS, is_email, parse_body, read_body, validate
+from aibrain.auth.validation import SIGN_IN_FIELDS, SIGN_UP_FIELDS, is_email, parse_body, validate
 from aibrain.errors import JSONResponse, ServiceError
+from aibrain.http_input import read_body
 from aibrain.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -70,8 +71,10 @@ class AuthRoutes:
         return datetime.fromtimestamp(self.clock(), UTC)
 
     async def _body(self, request: Request) -> object:
+        # Twice the API's body limit: a 1 MiB password must still reach the length check and get
+        # Better Auth's PASSWORD_TOO_LONG rather than a 413.
         raw = await read_body(request, self.settings.max_body_bytes * 2)
-        return parse_body(request.headers.get("content-type"), raw)
+        return parse_body(request.headers.get("content-type"), raw, max_depth=self.settings.max_json_depth)
 
     async def _mint_jwt(self, user: dict[str, Any]) -> str:
         return await self.minter.mint(user)

@@ -7,9 +7,9 @@ from typing import Final
 from urllib.parse import parse_qsl
 
 import msgspec
-from starlette.requests import ClientDisconnect, Request
 
 from aibrain.errors import ServiceError
+from aibrain.http_input import json_depth
 
 
 class _Undefined:
@@ -53,34 +53,18 @@ def js_type(value: object) -> str:
     return "object"
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """Read the request body, answering 413 as soon as it passes `limit` bytes, chunked or not."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
-    chunks = []
-    size = 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise _too_large(limit)
-            chunks.append(chunk)
-    except ClientDisconnect:
-        raise ServiceError(400, "BAD_REQUEST", "The client closed the connection before sending the whole body.")
-    return b"".join(chunks)
+def parse_body(content_type: str | None, raw: bytes, *, max_depth: int = 64) -> object:
+    """Decode a JSON or form body; an empty body is `UNDEFINED`, as in Better Auth.
 
-
-def _too_large(limit: int) -> ServiceError:
-    return ServiceError(413, "PAYLOAD_TOO_LARGE", f"The request body is larger than {limit} bytes.")
-
-
-def parse_body(content_type: str | None, raw: bytes) -> object:
-    """Decode a JSON or form body; an empty body is `UNDEFINED`, as in Better Auth."""
+    JSON nested deeper than `max_depth` is rejected before decoding, because the decoder would
+    otherwise recurse until Python's stack limit.
+    """
     if not raw.strip():
         return UNDEFINED
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
     if media_type == JSON_TYPE or media_type.endswith("+json"):
+        if raw.count(b"[") + raw.count(b"{") > max_depth and json_depth(raw) > max_depth:
+            raise ServiceError(400, "BAD_REQUEST", f"The JSON body nests deeper than {max_depth} levels.")
         try:
             return _json_decoder.decode(raw)
         except msgspec.DecodeError:
