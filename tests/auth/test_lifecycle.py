@@ -61,7 +61,7 @@ def test_changed_secret_invalidates_sessions_but_serves(tmp_path):
         kids = {key["kid"] for key in httpx.get(second.url + "/api/auth/jwks").json()["keys"]}
         assert old_kid in kids
         assert len(kids) == 2
-        assert "cannot use signing key" in second.log_text()
+        assert "cannot be decrypted" in second.log_text()
     finally:
         second.stop()
 

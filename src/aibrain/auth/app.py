@@ -67,6 +67,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         clock=clock,
     )
     keys.load()
+    keys.check_private_keys()
     if keys.current_key() is None:
         keys.create_key_sync()
     passwords = Passwords(

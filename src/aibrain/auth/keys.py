@@ -171,6 +171,30 @@ class KeyStore:
         self._loaded_at = self._clock()
         self._jwks_body = None
 
+    def check_private_keys(self) -> list[str]:
+        """Try to decrypt every live key now, so a changed secret shows at start-up; return the failed kids.
+
+        Keys that fail are never used for signing; their public halves stay published, so tokens they
+        signed keep verifying until they expire.
+        """
+        now = self._now()
+        failed = []
+        for key in self._keys:
+            if not self._live(key, now) or key.kid in self._signers:
+                continue
+            try:
+                self._signer(key)
+            except KeyDecryptError as error:
+                self._undecryptable.add(key.kid)
+                failed.append(key.kid)
+                log.error(
+                    "signing key %s cannot be decrypted (%s); a new key will sign from now on. "
+                    "Restore the previous BETTER_AUTH_SECRET to use it again",
+                    key.kid,
+                    error,
+                )
+        return failed
+
     def _live(self, key: StoredKey, now: datetime) -> bool:
         return key.expires_at is None or key.expires_at > now
 
