@@ -100,6 +100,7 @@ def _service_command(name: str, default_port: str) -> click.Command:
             port=getattr(settings, f"{name}_port"),
             workers=getattr(settings, f"{name}_workers"),
             log_level=settings.log_level,
+            max_header_bytes=settings.max_header_bytes,
         )
 
     return command

@@ -34,10 +34,17 @@ GRANIAN_LOGGING = {
 }
 
 
-def run_service(name: str, *, host: str, port: int, workers: int, log_level: str) -> None:
-    """Serve one service with Granian (uvloop, ASGI) until SIGINT or SIGTERM."""
+def run_service(
+    name: str, *, host: str, port: int, workers: int, log_level: str, max_header_bytes: int = 65_536
+) -> None:
+    """Serve one service with Granian (uvloop, ASGI) until SIGINT or SIGTERM.
+
+    A worker that dies (a crash in native code, say) is started again instead of leaving the port
+    open with nobody serving it. Request heads larger than `max_header_bytes` get Granian's 431.
+    """
     from granian import Granian
     from granian.constants import Interfaces, Loops
+    from granian.http import HTTP1Settings
     from granian.log import LogLevels
 
     loop = Loops.uvloop if sys.platform != "win32" else Loops.asyncio
@@ -55,6 +62,9 @@ def run_service(name: str, *, host: str, port: int, workers: int, log_level: str
         # Several hundred keep-alive clients are normal for an agent fleet; the default backlog of
         # 1024 is shared by the workers.
         backlog=2048,
+        respawn_failed_workers=True,
+        # Granian's HTTP/1 read buffer bounds the request head; hyper needs at least 8 KiB.
+        http1_settings=HTTP1Settings(max_buffer_size=max(8192, max_header_bytes)),
     )
     log.info("starting %s service on http://%s:%d with %d worker(s)", name, host, port, workers)
     server.serve()

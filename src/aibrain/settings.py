@@ -123,6 +123,9 @@ class Settings(BaseSettings):
     )
     sqlite_busy_timeout_ms: int = Field(5_000, ge=0, description="SQLite busy timeout in milliseconds")
     max_body_bytes: int = Field(1_048_576, gt=0, description="largest request body in bytes")
+    max_header_bytes: int = Field(
+        65_536, ge=8192, description="largest request head (request line and headers) in bytes; larger get 431"
+    )
     max_token_bytes: int = Field(16_384, gt=0, description="largest bearer token in bytes")
     max_json_depth: int = Field(64, gt=0, description="deepest nesting of arrays and objects in a request body")
     max_type_length: int = Field(128, gt=0, description="longest event type in characters")

@@ -236,11 +236,6 @@ def test_auth_crash_database_passes_integrity_check(auth_crash: AuthCrash) -> No
     assert auth_crash.integrity == ["ok"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="run_service in runner.py starts Granian without respawn_failed_workers, so when the only "
-    "worker dies the Granian main process exits with code 1 and the API stays down",
-)
 def test_api_worker_crash_is_survived(tmp_path: Path, issuer: StubIssuer) -> None:
     # A worker can die alone, for example by SIGBUS when a mapped -shm file becomes unwritable.
     api = start_api(tmp_path, issuer.url)
