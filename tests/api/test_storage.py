@@ -198,20 +198,32 @@ def test_pool_evicts_least_recently_used(tmp_path: Path, clock: FakeClock) -> No
 
 def test_pool_never_closes_store_in_use(tmp_path: Path, clock: FakeClock) -> None:
     pool = make_pool(tmp_path, clock, max_open=1)
+    events: list[str] = []
 
-    async def scenario() -> tuple[bool, bool, int]:
-        async with pool.acquire("alice") as alice:
+    async def scenario() -> tuple[bool, int]:
+        alice_acquired = asyncio.Event()
+
+        async def hold_alice() -> bool:
+            async with pool.acquire("alice") as alice:
+                alice_acquired.set()
+                await asyncio.sleep(0)  # Let bob's request reach the full pool.
+                events.append("alice done")
+                return not alice.closed
+
+        async def write_bob() -> None:
+            await alice_acquired.wait()
             async with pool.acquire("bob") as bob:
-                both_open = not alice.closed and not bob.closed
+                events.append("bob opened")
                 await pool.run(bob.append, "t", "1")
-            alice_still_open = not alice.closed
-        return both_open, alice_still_open, pool.open_count
 
-    both_open, alice_still_open, open_after = asyncio.run(scenario())
+        alice_was_open, _ = await asyncio.gather(hold_alice(), write_bob())
+        return alice_was_open, pool.open_count
+
+    alice_was_open, open_after = asyncio.run(scenario())
     asyncio.run(pool.close())
 
-    assert both_open is True
-    assert alice_still_open is True
+    assert alice_was_open is True
+    assert events == ["alice done", "bob opened"]
     assert open_after == 1
 
 
@@ -263,3 +275,22 @@ def test_store_page_without_blocking_skips_busy_connection(tmp_path: Path, clock
     assert skipped is None
     assert read is not None
     assert len(read) == 1
+
+
+def test_pool_concurrent_new_users_stay_within_limit(tmp_path: Path, clock: FakeClock) -> None:
+    pool = make_pool(tmp_path, clock, max_open=2)
+    peak = 0
+
+    async def write(user: str) -> None:
+        nonlocal peak
+        async with pool.acquire(user) as store:
+            peak = max(peak, pool.open_count)
+            await pool.run(store.append, "t", "1")
+
+    async def scenario() -> None:
+        await asyncio.gather(*(write(f"user{index}") for index in range(10)))
+
+    asyncio.run(scenario())
+    asyncio.run(pool.close())
+
+    assert peak <= 2

@@ -211,15 +211,7 @@ def read_only_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
     )
 
 
-def test_read_only_store_reads_keep_working(read_only_store: ReadOnlyStore, request: pytest.FixtureRequest) -> None:
-    if read_only_store.kind == "directory-and-file":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="EventStore.open connects read-write and sets WAL; in a read-only directory SQLite "
-                "cannot create -shm, so the open fails with SQLITE_CANTOPEN and reads answer 503",
-            )
-        )
+def test_read_only_store_reads_keep_working(read_only_store: ReadOnlyStore) -> None:
     assert read_only_store.read_while_read_only.status == 200
 
 
@@ -235,17 +227,7 @@ def test_read_only_store_log_names_store_file(read_only_store: ReadOnlyStore) ->
     assert f"event store {read_only_store.store_path} could not store events" in read_only_store.log
 
 
-def test_read_only_store_writable_again_accepts_writes(
-    read_only_store: ReadOnlyStore, request: pytest.FixtureRequest
-) -> None:
-    if read_only_store.kind == "file-only":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="SQLite silently opens an unwritable events.db read-only, and StorePool keeps that "
-                "connection cached, so writes answer 503 until the store is evicted or the API restarts",
-            )
-        )
+def test_read_only_store_writable_again_accepts_writes(read_only_store: ReadOnlyStore) -> None:
     assert read_only_store.write_after_writable.status == 201
 
 

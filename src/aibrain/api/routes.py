@@ -45,6 +45,12 @@ def _storage_failure(exc: StorageError, action: str) -> ServiceError:
     logger.error("event store %s could not %s: %s", exc.path, action, exc.message)
     if exc.full:
         return ServiceError(507, "STORAGE_FULL", "the disk of the event store is full; no event was stored")
+    if exc.read_only:
+        return ServiceError(
+            503,
+            "STORAGE_UNAVAILABLE",
+            f"the event store is read-only, so it cannot {action}; the operator must make the data folder writable",
+        )
     return ServiceError(503, "STORAGE_UNAVAILABLE", f"the event store cannot {action} right now; retry later")
 
 

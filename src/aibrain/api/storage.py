@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
+from urllib.parse import quote
 
 logger = logging.getLogger(__name__)
 
@@ -72,19 +73,33 @@ class EventRow:
 
 
 class StorageError(Exception):
-    """Raised when a store cannot read or write its file. `full` is True for a full disk (SQLITE_FULL, ENOSPC)."""
+    """Raised when a store cannot read or write its file.
 
-    def __init__(self, path: Path, message: str, *, full: bool) -> None:
+    `full` is True for a full disk (SQLITE_FULL, ENOSPC), `read_only` for a file or folder that
+    cannot be written (SQLITE_READONLY, EROFS, EACCES), and `no_descriptors` when the process ran
+    out of file descriptors (EMFILE).
+    """
+
+    def __init__(
+        self, path: Path, message: str, *, full: bool, read_only: bool = False, no_descriptors: bool = False
+    ) -> None:
         super().__init__(message)
         self.path = path
         self.message = message
         self.full = full
+        self.read_only = read_only
+        self.no_descriptors = no_descriptors
 
 
 def _storage_error(path: Path, exc: Exception) -> StorageError:
     name = getattr(exc, "sqlite_errorname", "")
-    full = name == "SQLITE_FULL" or isinstance(exc, OSError) and exc.errno == 28  # ENOSPC
-    return StorageError(path, f"{type(exc).__name__}: {exc}", full=full)
+    errno = exc.errno if isinstance(exc, OSError) else None
+    full = name == "SQLITE_FULL" or errno == 28  # ENOSPC
+    read_only = name.startswith("SQLITE_READONLY") or errno in (13, 30)  # EACCES, EROFS
+    no_descriptors = errno == 24  # EMFILE
+    return StorageError(
+        path, f"{type(exc).__name__}: {exc}", full=full, read_only=read_only, no_descriptors=no_descriptors
+    )
 
 
 class EventStore:
@@ -96,6 +111,8 @@ class EventStore:
         self._clock = clock
         self._lock = threading.Lock()
         self.closed = False
+        # True when the file could only be opened as an immutable snapshot (a read-only folder).
+        self.read_only = False
 
     @classmethod
     def open(
@@ -121,11 +138,41 @@ class EventStore:
             _migrate(connection, path)
         except sqlite3.Error as exc:
             connection.close()
-            raise _storage_error(path, exc) from exc
+            fallback = cls._open_snapshot(path, clock)
+            if fallback is None:
+                raise _storage_error(path, exc) from exc
+            logger.warning("event store %s is not writable (%s); serving reads from a read-only snapshot", path, exc)
+            return fallback
         return cls(path, connection, clock)
+
+    @classmethod
+    def _open_snapshot(cls, path: Path, clock: Callable[[], float]) -> EventStore | None:
+        """Open an existing file read-only and immutable, for a folder where SQLite cannot write.
+
+        A WAL database needs its -shm file to be writable, so a read-only folder cannot be opened
+        normally. `immutable=1` reads the main file without it; this is safe only because no
+        process can write to that folder either, and the pool reopens the store on every use.
+        """
+        if not path.is_file():
+            return None
+        try:
+            connection = sqlite3.connect(
+                f"file:{quote(str(path))}?mode=ro&immutable=1", uri=True, isolation_level=None, check_same_thread=False
+            )
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.Error:
+            return None
+        if version != len(MIGRATIONS):
+            connection.close()
+            return None
+        store = cls(path, connection, clock)
+        store.read_only = True
+        return store
 
     def append(self, event_type: str, data: str) -> EventRow:
         """Insert one event and return it with its id and created_at."""
+        if self.read_only:
+            raise StorageError(self.path, "the store was opened read-only", full=False, read_only=True)
         created_at = format_timestamp(self._clock())
         with self._lock:
             try:
@@ -171,6 +218,9 @@ class EventStore:
             if self.closed:
                 return
             self.closed = True
+            if self.read_only:
+                self._connection.close()
+                return
             try:
                 self._connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             except sqlite3.Error as exc:

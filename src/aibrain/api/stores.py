@@ -2,8 +2,9 @@
 
 Opening a store costs about 1.5 ms and a kept connection makes an insert cost tens of
 microseconds, so the pool keeps up to `store_cache_size` connections open. A store in use by a
-request is never closed: eviction skips it, and the pool may hold more than its maximum until
-those requests finish.
+request is never closed: eviction skips it. The limit counts stores in use too, so a request for
+a new user waits while every open store is busy, and the limit is lowered to fit the process's
+open-file limit (each store holds three descriptors: the database, its WAL and its -shm file).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from aibrain.api.storage import EventRow, EventStore, user_dir_name
+from aibrain.api.storage import EventRow, EventStore, StorageError, user_dir_name
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +27,24 @@ T = TypeVar("T")
 # Threads that run SQLite calls. Calls on one store are serialised by its lock; more threads let
 # different users' writes wait on their own fsyncs in parallel.
 STORE_THREADS = 4
+
+# Descriptors per open store (database, -wal, -shm), and the share of the process's open-file
+# limit that stores may use; the rest is for client sockets, the JWKS client and the log.
+DESCRIPTORS_PER_STORE = 3
+STORE_SHARE_OF_DESCRIPTORS = 0.5
+
+
+def descriptor_capped(max_open: int) -> int:
+    """Lower `max_open` so that open stores use at most half of RLIMIT_NOFILE's soft limit."""
+    try:
+        import resource
+
+        soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, OSError, ValueError):
+        return max_open
+    if soft == resource.RLIM_INFINITY:
+        return max_open
+    return max(1, min(max_open, int(soft * STORE_SHARE_OF_DESCRIPTORS) // DESCRIPTORS_PER_STORE))
 
 
 class _Entry:
@@ -49,7 +68,15 @@ class StorePool:
         clock: Callable[[], float],
     ) -> None:
         self.users_dir = users_dir
-        self.max_open = max_open
+        self.max_open = descriptor_capped(max_open)
+        if self.max_open < max_open:
+            logger.warning(
+                "keeping at most %d event stores open instead of %d, to fit the open-file limit; "
+                "raise it with ulimit -n to keep more",
+                self.max_open,
+                max_open,
+            )
+        self._released = asyncio.Event()
         self._synchronous = synchronous
         self._busy_timeout_ms = busy_timeout_ms
         self._clock = clock
@@ -90,24 +117,50 @@ class StorePool:
 
     @asynccontextmanager
     async def acquire(self, sub: str) -> AsyncIterator[EventStore]:
-        """Yield the open store of a user, opening it on first use. It stays open while in use."""
+        """Yield the open store of a user, opening it on first use. It stays open while in use.
+
+        A store whose use raised a read-only error, or that was opened as a read-only snapshot, is
+        closed after use, so that the next request reopens the file and sees a repaired folder.
+        """
         name = user_dir_name(sub)
         entry = self._entries.get(name)
         while entry is None:
+            if name not in self._opening:
+                await self._make_room()
             # Another request may evict the store between its opening and this line; open it again then.
             await self._open(name)
             entry = self._entries.get(name)
         self._entries.move_to_end(name)
 
         entry.users += 1
+        discard = entry.store.read_only
         try:
-            if len(self._entries) > self.max_open:
-                await self._evict()
             yield entry.store
+        except StorageError as exc:
+            discard = discard or exc.read_only
+            raise
         finally:
             entry.users -= 1
+            if discard and entry.users == 0 and self._entries.get(name) is entry:
+                del self._entries[name]
+                await self.run(entry.store.close)
             if len(self._entries) > self.max_open:
                 await self._evict()
+            self._released.set()
+
+    async def _make_room(self) -> None:
+        """Wait until a new store fits under the limit, closing idle stores first.
+
+        Stores still being opened count too; the caller registers its own open before it next
+        awaits, so concurrent first requests of many users cannot overshoot the limit together.
+        """
+        while len(self._entries) + len(self._opening) >= self.max_open:
+            await self._evict(room_for=1 + len(self._opening))
+            if len(self._entries) + len(self._opening) < self.max_open:
+                return
+            # Every open store is in use: wait for a request to finish with one.
+            self._released.clear()
+            await self._released.wait()
 
     async def _open(self, name: str) -> None:
         # Concurrent first requests of one user share one open, so the file is created once.
@@ -142,9 +195,9 @@ class StorePool:
             clock=self._clock,
         )
 
-    async def _evict(self) -> None:
-        """Close the least recently used stores that no request uses until the pool is back to its maximum."""
-        while len(self._entries) > self.max_open:
+    async def _evict(self, room_for: int = 0) -> None:
+        """Close least recently used idle stores until the pool, plus `room_for` new ones, fits its maximum."""
+        while len(self._entries) + room_for > self.max_open:
             victim = next((name for name, entry in self._entries.items() if entry.users == 0), None)
             if victim is None:
                 return
