@@ -52,6 +52,9 @@ def user_dir_name(sub: str) -> str:
     or a dot. Any other sub becomes `h-` plus 64 hex digits (66 characters), which is too long to
     be a plain name, so the two forms never collide.
     """
+    # NOTE: plain names keep their letter case, so on a case-insensitive file system (macOS, Windows)
+    # subs that differ only in case would share a folder. Better Auth's random 32-character ids make
+    # that unlikely; run the API on a case-sensitive file system to rule it out.
     if _PLAIN_SUB.fullmatch(sub):
         return sub
     return "h-" + hashlib.sha256(sub.encode("utf-8", "surrogatepass")).hexdigest()
