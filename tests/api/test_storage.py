@@ -294,3 +294,51 @@ def test_pool_concurrent_new_users_stay_within_limit(tmp_path: Path, clock: Fake
     asyncio.run(pool.close())
 
     assert peak <= 2
+
+
+def test_try_append_stores_event_without_thread(tmp_path: Path, clock: FakeClock) -> None:
+    store = open_store(tmp_path / "events.db", clock)
+    row = store.try_append("note", "1")
+    assert row is not None
+    assert [event.id for event in store.page(None, 10, None) or []] == [row.id]
+    store.close()
+
+
+def test_try_append_declines_when_commits_need_fsync(tmp_path: Path, clock: FakeClock) -> None:
+    store = EventStore.open(tmp_path / "events.db", synchronous="FULL", busy_timeout_ms=1000, clock=clock)
+    assert store.try_append("note", "1") is None
+    store.close()
+
+
+def test_try_append_declines_when_another_process_writes(tmp_path: Path, clock: FakeClock) -> None:
+    store = open_store(tmp_path / "events.db", clock)
+    other = sqlite3.connect(store.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        assert store.try_append("note", "1") is None
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert store.try_append("note", "2") is not None
+    store.close()
+
+
+def test_pool_append_checkpoints_in_background(tmp_path: Path, clock: FakeClock) -> None:
+    pool = make_pool(tmp_path, clock, max_open=2)
+    wal = pool.path_for("writer").with_name("events.db-wal")
+    sizes = []
+
+    async def scenario() -> None:
+        for round_number in range(4):
+            async with pool.acquire("writer") as store:
+                for index in range(300):
+                    await pool.append(store, "t", str(index))
+            await asyncio.gather(*pool._background)
+            sizes.append(wal.stat().st_size)
+
+    asyncio.run(scenario())
+    asyncio.run(pool.close())
+
+    # SQLite reuses the WAL from its start after a checkpoint, so four rounds of writes leave it
+    # about as large as one; without checkpoints it would be four times as large.
+    assert sizes[-1] < 2 * sizes[0]
