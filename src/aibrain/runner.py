@@ -34,6 +34,28 @@ GRANIAN_LOGGING = {
 }
 
 
+# Each open event store uses three descriptors, so a default soft limit of 1,024 would cap the
+# events API at 170 open stores; servers raise it toward the hard limit at start.
+WANTED_OPEN_FILES = 65_536
+
+
+def raise_open_file_limit() -> None:
+    """Raise the soft RLIMIT_NOFILE toward WANTED_OPEN_FILES, within the hard limit, for this process and its workers."""
+    try:
+        import resource
+    except ImportError:
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = WANTED_OPEN_FILES if hard == resource.RLIM_INFINITY else min(hard, WANTED_OPEN_FILES)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (OSError, ValueError) as error:
+            log.warning("could not raise the open-file limit from %d to %d: %s", soft, wanted, error)
+            return
+        log.info("raised the open-file limit from %d to %d", soft, wanted)
+
+
 def run_service(
     name: str, *, host: str, port: int, workers: int, log_level: str, max_header_bytes: int = 65_536
 ) -> None:
@@ -66,6 +88,7 @@ def run_service(
         # Granian's HTTP/1 read buffer bounds the request head; hyper needs at least 8 KiB.
         http1_settings=HTTP1Settings(max_buffer_size=max(8192, max_header_bytes)),
     )
+    raise_open_file_limit()
     log.info("starting %s service on http://%s:%d with %d worker(s)", name, host, port, workers)
     server.serve()
     log.info("%s service stopped", name)

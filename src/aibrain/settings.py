@@ -117,7 +117,9 @@ class Settings(BaseSettings):
     jwks_refetch_cooldown: float = Field(10, ge=0, description="minimum seconds between refetches for unknown kids")
     jwks_fetch_timeout: float = Field(5, gt=0, description="timeout of one JWKS fetch in seconds")
     token_cache_size: int = Field(10_000, ge=0, description="verified tokens kept in memory")
-    store_cache_size: int = Field(256, ge=1, description="per-user SQLite connections kept open")
+    store_cache_size: int = Field(
+        1024, ge=1, description="per-user SQLite files kept open (3 descriptors each; capped by the open-file limit)"
+    )
     sqlite_synchronous: SynchronousMode = Field(
         "NORMAL", description="PRAGMA synchronous of event stores (FULL survives power loss)"
     )

@@ -76,7 +76,9 @@ class StorePool:
                 self.max_open,
                 max_open,
             )
-        self._released = asyncio.Event()
+        self._slots = asyncio.Semaphore(self.max_open)
+        self._waiting = 0
+        self._closing = 0
         self._background: set[asyncio.Task[None]] = set()
         self._synchronous = synchronous
         self._busy_timeout_ms = busy_timeout_ms
@@ -147,10 +149,8 @@ class StorePool:
         name = user_dir_name(sub)
         entry = self._entries.get(name)
         while entry is None:
-            if name not in self._opening:
-                await self._make_room()
+            await self._open_with_slot(name)
             # Another request may evict the store between its opening and this line; open it again then.
-            await self._open(name)
             entry = self._entries.get(name)
         self._entries.move_to_end(name)
 
@@ -164,25 +164,55 @@ class StorePool:
         finally:
             entry.users -= 1
             if discard and entry.users == 0 and self._entries.get(name) is entry:
-                del self._entries[name]
-                await self.run(entry.store.close)
-            if len(self._entries) > self.max_open:
-                await self._evict()
-            self._released.set()
+                self._close_in_background(name)
+            elif self._waiting > self._closing:
+                # A request for a new user waits for a slot that no pending close will free.
+                self._evict_idle()
 
-    async def _make_room(self) -> None:
-        """Wait until a new store fits under the limit, closing idle stores first.
+    async def _open_with_slot(self, name: str) -> None:
+        """Open a user's store under a slot of the limit, or join an open already under way.
 
-        Stores still being opened count too. The caller registers its own open before it next
-        awaits, so concurrent first requests of many users cannot overshoot the limit together.
+        Slots are an asyncio.Semaphore, which serves waiters first come, first served; a slot is
+        given back only once its store is closed, so open descriptors stay within the limit.
         """
-        while len(self._entries) + len(self._opening) >= self.max_open:
-            await self._evict(room_for=1 + len(self._opening))
-            if len(self._entries) + len(self._opening) < self.max_open:
-                return
-            # Every open store is in use: wait for a request to finish with one.
-            self._released.clear()
-            await self._released.wait()
+        if name in self._opening:
+            await self._open(name)
+            return
+        if self._slots.locked():
+            self._evict_idle()
+        self._waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self._waiting -= 1
+        if name in self._entries or name in self._opening:
+            self._slots.release()  # Another request opened it while this one waited.
+            return
+        try:
+            await self._open(name)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def _evict_idle(self) -> None:
+        """Start closing the least recently used store that no request uses, if there is one."""
+        victim = next((name for name, entry in self._entries.items() if entry.users == 0), None)
+        if victim is not None:
+            self._close_in_background(victim)
+
+    def _close_in_background(self, name: str) -> None:
+        entry = self._entries.pop(name)
+        self._closing += 1
+        task = asyncio.get_running_loop().create_task(self._close_entry(entry))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _close_entry(self, entry: _Entry) -> None:
+        try:
+            await self.run(entry.store.close)
+        finally:
+            self._closing -= 1
+            self._slots.release()
 
     async def _open(self, name: str) -> None:
         # Concurrent first requests of one user share one open, so the file is created once.
@@ -216,15 +246,6 @@ class StorePool:
             busy_timeout_ms=self._busy_timeout_ms,
             clock=self._clock,
         )
-
-    async def _evict(self, room_for: int = 0) -> None:
-        """Close least recently used idle stores until the pool, plus `room_for` new ones, fits its maximum."""
-        while len(self._entries) + room_for > self.max_open:
-            victim = next((name for name, entry in self._entries.items() if entry.users == 0), None)
-            if victim is None:
-                return
-            entry = self._entries.pop(victim)
-            await self.run(entry.store.close)
 
     async def close(self) -> None:
         """Checkpoint and close every open store, then stop the worker threads."""
