@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from datetime import datetime, timedelta
 from typing import Any
 
 import click
@@ -26,7 +27,7 @@ def settings_table() -> str:
     lines = []
     for name, field in Settings.model_fields.items():
         if field.default_factory is not None:
-            default = "cores" if name == "hash_threads" else "empty"
+            default = "number of cores" if name == "hash_threads" else "empty"
         elif field.default is None:
             default = "unset"
         else:
@@ -118,32 +119,54 @@ main.command(
 )(_service_command("api", "8080"))
 
 
+DATA_DIR_OPTION = click.option(
+    "--data-dir", type=click.Path(file_okay=False), help="Data folder [AIBRAIN_DATA_DIR, default ./data]."
+)
+
+
+def _database_label(settings: Settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.auth_database_url).render_as_string(hide_password=True)
+
+
 @main.command(epilog=settings_table())
-def migrate() -> None:
+@DATA_DIR_OPTION
+def migrate(data_dir: str | None) -> None:
     """Create or upgrade the auth database's tables; safe to run any number of times.
 
-    Example: aibrain migrate
+    Example: aibrain migrate --data-dir ./data
     """
     from aibrain.auth.db import create_database_engine
     from aibrain.auth.migrations import migrate as run_migrations
 
-    settings = _settings()
+    settings = _settings(data_dir=data_dir)
     configure_logging(settings.log_level)
     applied = run_migrations(create_database_engine(settings.auth_database_url))
-    click.echo(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
+    names = f": {', '.join(applied)}" if applied else ""
+    click.echo(f"{_database_label(settings)}: applied {len(applied)} migration(s){names}")
 
 
-@main.group()
+@main.group(epilog=settings_table())
 def keys() -> None:
-    """List or rotate the JWT signing keys."""
+    """List or rotate the JWT signing keys in the auth database.
+
+    Run it with the same AIBRAIN_DATA_DIR (or --data-dir) and BETTER_AUTH_SECRET as the auth
+    service, or it reads another database. Both commands print the database they used.
+    """
 
 
-def _key_store(settings: Settings) -> Any:
+def _key_store(settings: Settings, *, must_exist: bool = True) -> Any:
     from aibrain.auth.db import create_database_engine
     from aibrain.auth.keys import KeyStore
     from aibrain.auth.migrations import migrate as run_migrations
     from aibrain.auth.secret import resolve_secret
 
+    if must_exist and settings.database_url is None and not (settings.data_dir / "auth.db").exists():
+        raise click.ClickException(
+            f"no auth database at {settings.data_dir / 'auth.db'}; run this from the folder the services "
+            "run in, or pass --data-dir (or AIBRAIN_DATA_DIR / AIBRAIN_DATABASE_URL)"
+        )
     _check_secret(settings)
     engine = create_database_engine(settings.auth_database_url)
     run_migrations(engine)
@@ -158,45 +181,71 @@ def _key_store(settings: Settings) -> Any:
     return store
 
 
-@keys.command("list")
+def _utc(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@keys.command("list", epilog=settings_table())
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def keys_list(as_json: bool) -> None:
+@DATA_DIR_OPTION
+def keys_list(as_json: bool, data_dir: str | None) -> None:
     """Show every signing key: kid, algorithm, created, expires, and whether the JWKS publishes it.
 
-    Example: aibrain keys list
+    An expired key stays published, so tokens it signed keep verifying, until the grace period
+    (AIBRAIN_KEY_GRACE_PERIOD) after its expiry. Example: aibrain keys list --data-dir ./data
     """
-    settings = _settings()
+    settings = _settings(data_dir=data_dir)
     configure_logging("WARNING")
     store = _key_store(settings)
     published = {entry["kid"] for entry in store.published()}
-    rows = [
-        {
-            "kid": key.kid,
-            "alg": key.alg,
-            "created_at": key.created_at.isoformat(),
-            "expires_at": key.expires_at.isoformat() if key.expires_at else None,
-            "published": key.kid in published,
-        }
-        for key in store._keys
-    ]
+    rows = []
+    for key in store._keys:
+        published_until = None
+        if key.expires_at is not None:
+            published_until = _utc(key.expires_at + timedelta(seconds=settings.key_grace_period))
+        rows.append(
+            {
+                "kid": key.kid,
+                "alg": key.alg,
+                "created_at": _utc(key.created_at),
+                "expires_at": _utc(key.expires_at) if key.expires_at else None,
+                "published": key.kid in published,
+                "published_until": published_until,
+            }
+        )
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(json.dumps({"database": _database_label(settings), "keys": rows}, indent=2))
         return
+    click.echo(f"signing keys in {_database_label(settings)}:")
+    if not rows:
+        click.echo("  none yet; the auth service creates one at start")
+        return
+    click.echo(f"  {'kid':32}  {'alg':6}  {'created':20}  {'expires':20}  published")
     for row in rows:
         expires = row["expires_at"] or "never"
-        click.echo(f"{row['kid']}  {row['alg']:6}  created {row['created_at']}  expires {expires}  published {row['published']}")
+        if not row["published"]:
+            status = "no"
+        elif row["published_until"]:
+            status = f"until {row['published_until']}"
+        else:
+            status = "yes"
+        click.echo(f"  {row['kid']:32}  {row['alg']:6}  {row['created_at']:20}  {expires:20}  {status}")
 
 
-@keys.command("rotate")
-def keys_rotate() -> None:
+@keys.command("rotate", epilog=settings_table())
+@DATA_DIR_OPTION
+def keys_rotate(data_dir: str | None) -> None:
     """Add a new signing key; current keys expire now and stay in the JWKS for the grace period.
 
-    Running services pick up the new key within 10 seconds. Example: aibrain keys rotate
+    Running services pick up the new key within 10 seconds. Example: aibrain keys rotate --data-dir ./data
     """
-    settings = _settings()
+    settings = _settings(data_dir=data_dir)
     configure_logging(settings.log_level)
     key = _key_store(settings).rotate_sync()
-    click.echo(f"new signing key {key.kid} ({key.alg}); old keys stay published for {settings.key_grace_period} s")
+    click.echo(
+        f"{_database_label(settings)}: new signing key {key.kid} ({key.alg}); "
+        f"old keys stay published for {settings.key_grace_period} s"
+    )
 
 
 if __name__ == "__main__":

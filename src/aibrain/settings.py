@@ -50,12 +50,12 @@ class Settings(BaseSettings):
     secret: SecretStr | None = Field(
         None,
         validation_alias=AliasChoices("BETTER_AUTH_SECRET", "AUTH_SECRET", "AIBRAIN_SECRET"),
-        description="BETTER_AUTH_SECRET: signs session cookies and encrypts signing keys (32+ characters)",
+        description="signs session cookies and encrypts signing keys (32+ characters)",
     )
     base_url: str = Field(
         "http://127.0.0.1:3000",
         validation_alias=AliasChoices("BETTER_AUTH_URL", "AIBRAIN_BASE_URL"),
-        description="BETTER_AUTH_URL: public URL of the auth service; its origin is the JWT issuer and audience",
+        description="public URL of the auth service; its origin is the JWT issuer and audience",
     )
 
     # Auth service
@@ -107,7 +107,7 @@ class Settings(BaseSettings):
     auth_server_url: str | None = Field(
         None,
         validation_alias=AliasChoices("AUTH_SERVER_URL", "AIBRAIN_AUTH_SERVER_URL"),
-        description="AUTH_SERVER_URL: where the API fetches /api/auth/jwks (default: the base URL)",
+        description="where the API fetches /api/auth/jwks (default: the base URL)",
     )
     jwks_path: str = Field("/api/auth/jwks", description="JWKS path on the auth server")
     jwt_issuer: str | None = Field(None, description="required iss claim (default: the base URL's origin)")

@@ -1,5 +1,6 @@
 """Start-up, restart and secret handling of the auth service as a real process."""
 
+import json
 import signal
 import subprocess
 import sys
@@ -86,6 +87,7 @@ def test_production_short_secret_refuses_to_start(tmp_path):
 
 
 def test_development_generates_secret_once(tmp_path):
+    run_cli(tmp_path, "migrate")
     run_cli(tmp_path, "keys", "list")
     first = (tmp_path / "secret").read_text()
     run_cli(tmp_path, "keys", "list")
@@ -93,10 +95,18 @@ def test_development_generates_secret_once(tmp_path):
 
 
 def test_keys_rotate_adds_key_and_keeps_old_published(tmp_path):
+    run_cli(tmp_path, "migrate")
     run_cli(tmp_path, "keys", "rotate", BETTER_AUTH_SECRET=TEST_SECRET)
     run_cli(tmp_path, "keys", "rotate", BETTER_AUTH_SECRET=TEST_SECRET)
-    listing = run_cli(tmp_path, "keys", "list", BETTER_AUTH_SECRET=TEST_SECRET)
-    assert listing.stdout.count("published True") == 2
+    listing = run_cli(tmp_path, "keys", "list", "--json", BETTER_AUTH_SECRET=TEST_SECRET)
+    assert [key["published"] for key in json.loads(listing.stdout)["keys"]] == [True, True]
+
+
+def test_keys_list_without_database_fails_with_hint(tmp_path):
+    result = run_cli(tmp_path, "keys", "list", "--data-dir", str(tmp_path / "elsewhere"))
+    assert result.returncode == 1
+    assert "no auth database" in result.stderr
+    assert not (tmp_path / "elsewhere").exists()
 
 
 def test_migrate_reports_applied_steps(tmp_path):
