@@ -52,7 +52,7 @@ async def test_async_sign_out_forgets_credentials(services, unique_email):
     async with AsyncClient(services.auth.url, services.api.url) as client:
         await client.sign_up(unique_email, PASSWORD)
         await client.sign_out()
-        with pytest.raises(AuthenticationError, match="MISSING_TOKEN"):
+        with pytest.raises(AuthenticationError, match="NOT_SIGNED_IN"):
             await client.me()
 
 

@@ -171,9 +171,9 @@ def test_sign_out_ends_session_on_server(services, unique_email):
 
 
 def test_me_without_credentials_raises_authentication_error(client):
-    with pytest.raises(AuthenticationError) as caught:
+    with pytest.raises(AuthenticationError, match="call sign_in") as caught:
         client.me()
-    assert caught.value.code == "MISSING_TOKEN"
+    assert caught.value.code == "NOT_SIGNED_IN"
 
 
 def test_events_page_invalid_limit_raises_api_error(client, unique_email):

@@ -30,6 +30,9 @@ API = "http://api.test"
 
 
 def mock_client(handler: Callable[[httpx.Request], httpx.Response], **kwargs: object) -> Client:
+    # A signed-in client by default, since one without credentials raises before any request.
+    if "token" not in kwargs:
+        kwargs.setdefault("jwt", make_jwt({"sub": "user-1", "exp": 4_000_000_000}))
     return Client(AUTH, API, transport=httpx.MockTransport(handler), **kwargs)  # type: ignore[arg-type]
 
 

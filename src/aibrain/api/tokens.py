@@ -161,7 +161,10 @@ class TokenVerifier:
         if len(parts) == 5:
             raise _invalid("encrypted tokens (JWE) are not accepted")
         if len(parts) != 3:
-            raise _invalid("token is not three base64url parts separated by dots")
+            raise _invalid(
+                "token is not a JWT (three base64url parts separated by dots); send the jwt from sign-in "
+                "or GET /api/auth/token, not the session token"
+            )
 
         header = _decode_object(parts[0], "header")
         try:

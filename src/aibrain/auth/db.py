@@ -8,6 +8,7 @@ server can open a database aibrain wrote, and the other way round.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -145,7 +146,11 @@ def create_database_engine(url: str) -> Engine:
         return create_engine(url, pool_pre_ping=True)
 
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        path = Path(parsed.database)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Create the file private to its owner, since it holds password hashes; SQLite gives its
+        # -wal and -shm files the same mode.
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
     engine = create_engine(url, pool_size=8, max_overflow=8)
 
     @event.listens_for(engine, "connect")

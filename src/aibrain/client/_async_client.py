@@ -11,7 +11,7 @@ import httpx
 
 from aibrain.client import _base
 from aibrain.client._base import Clock, bearer, checked
-from aibrain.client._exceptions import transport_error
+from aibrain.client._exceptions import AuthenticationError, transport_error
 from aibrain.client._models import Event, Page, Session, User, decode_event, decode_page, decode_signed_in, decode_token, decode_user
 
 
@@ -150,6 +150,7 @@ class AsyncClient:
 
     async def _call_api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         url = self._state.api_url + path
+        _base.require_credentials(self._state.jwt, self._state.session_token)
         jwt = await self._refresh_jwt(self._state.jwt) if self._state.needs_refresh() else self._state.jwt
         try:
             response = await self._http.request(method, url, headers=bearer(jwt), **kwargs)
@@ -165,7 +166,12 @@ class AsyncClient:
             replacement = self._state.replacement_for(used_jwt)
             if replacement is not None:
                 return replacement
-            response = await self._send("GET", self._state.auth_url + "/token", headers=bearer(self._state.session_token))
+            try:
+                response = await self._send("GET", self._state.auth_url + "/token", headers=bearer(self._state.session_token))
+            except AuthenticationError as exc:
+                raise AuthenticationError(
+                    exc.status, exc.code, "the session has ended or is invalid; sign in again"
+                ) from exc
             jwt = decode_token(response.content)
             self._state.set_jwt(jwt)
             return jwt

@@ -13,7 +13,7 @@ import httpx
 import msgspec
 
 from aibrain import __version__
-from aibrain.client._exceptions import error_from_response
+from aibrain.client._exceptions import AuthenticationError, error_from_response
 
 AUTH_BASE_PATH = "/api/auth"
 DEFAULT_AUTH_URL = "http://127.0.0.1:3000"
@@ -47,6 +47,16 @@ def jwt_expiry(jwt: str) -> float | None:
     if isinstance(exp, bool) or not isinstance(exp, int | float):
         return None
     return float(exp)
+
+
+def require_credentials(jwt: str | None, session_token: str | None) -> None:
+    """Raise AuthenticationError before a request that could only answer 401 MISSING_TOKEN."""
+    if jwt is None and session_token is None:
+        raise AuthenticationError(
+            401,
+            "NOT_SIGNED_IN",
+            "this client is not signed in; call sign_in() or sign_up() first, or pass token= or jwt=",
+        )
 
 
 def bearer(token: str | None) -> dict[str, str]:
