@@ -18,6 +18,7 @@ from starlette.routing import Route
 from aibrain.auth.db import create_database_engine
 from aibrain.auth.keys import KeyStore
 from aibrain.auth.migrations import migrate
+from aibrain.auth.openapi import openapi_handler
 from aibrain.auth.passwords import Passwords
 from aibrain.auth.ratelimit import RateLimiter, TrustedProxies
 from aibrain.auth.routes import AuthRoutes
@@ -50,6 +51,7 @@ def _route_table(routes: AuthRoutes) -> dict[tuple[str, str], Handler]:
         ("GET", "/token"): routes.token,
         ("GET", "/jwks"): routes.jwks,
         ("GET", "/ok"): routes.ok,
+        ("GET", "/openapi.json"): openapi_handler(routes.settings),
     }
 
 
