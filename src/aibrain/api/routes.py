@@ -128,7 +128,7 @@ class EventsApi:
 
         try:
             async with self._stores.acquire(identity.sub) as store:
-                row = await self._stores.append(store, event.type, data.decode())
+                row = await self._stores.run(store.append, event.type, data.decode())
         except StorageError as exc:
             raise _storage_failure(exc, "store events") from None
         out = EventOut(id=row.id, type=row.type, data=msgspec.Raw(data), created_at=row.created_at)

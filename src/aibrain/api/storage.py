@@ -40,13 +40,6 @@ MIGRATIONS: Final[tuple[tuple[str, str], ...]] = (
     ),
 )
 
-_INSERT = "INSERT INTO events (type, data, created_at) VALUES (?, ?, ?)"
-
-# With SQLite's automatic checkpoint off, the pool checkpoints a store in a worker thread after
-# this many writes. An insert adds about four WAL frames, so this keeps the WAL near the 1,000
-# frames at which SQLite itself would checkpoint.
-CHECKPOINT_EVERY = 256
-
 # Both orderings use the indexes above: SQLite appends the rowid (id) to every index entry, so
 # (type, created_at) is really (type, created_at, id) and serves the keyset cursor directly.
 _PAGE_ALL = "SELECT id, type, data, created_at FROM events {where} ORDER BY created_at DESC, id DESC LIMIT ?"
@@ -123,11 +116,6 @@ class EventStore:
         self.closed = False
         # True when the file could only be opened as an immutable snapshot (a read-only folder).
         self.read_only = False
-        # Commits that need no fsync (synchronous OFF or NORMAL in WAL mode) may run on the event loop.
-        self.fast_commits = False
-        self.busy_timeout_ms = 0
-        self.writes_since_checkpoint = 0
-        self.checkpointing = False
 
     @classmethod
     def open(
@@ -150,11 +138,6 @@ class EventStore:
             connection.execute("PRAGMA journal_mode = WAL")
             # NORMAL in WAL mode skips the fsync per commit; a killed process loses nothing, a power cut may.
             connection.execute(f"PRAGMA synchronous = {synchronous}")
-            fast_commits = synchronous.upper() in ("OFF", "NORMAL")
-            if fast_commits:
-                # An automatic checkpoint would fsync inside whichever commit crosses the threshold,
-                # which may run on the event loop; the pool runs checkpoints in a thread instead.
-                connection.execute("PRAGMA wal_autocheckpoint = 0")
             _migrate(connection, path)
         except sqlite3.Error as exc:
             connection.close()
@@ -163,10 +146,7 @@ class EventStore:
                 raise _storage_error(path, exc) from exc
             logger.warning("event store %s is not writable (%s); serving reads from a read-only snapshot", path, exc)
             return fallback
-        store = cls(path, connection, clock)
-        store.fast_commits = fast_commits
-        store.busy_timeout_ms = int(busy_timeout_ms)
-        return store
+        return cls(path, connection, clock)
 
     @classmethod
     def _open_snapshot(cls, path: Path, clock: Callable[[], float]) -> EventStore | None:
@@ -193,58 +173,19 @@ class EventStore:
         return store
 
     def append(self, event_type: str, data: str) -> EventRow:
-        """Insert one event and return it with its id and created_at, waiting for locks if needed."""
+        """Insert one event and return it with its id and created_at."""
         if self.read_only:
             raise StorageError(self.path, "the store was opened read-only", full=False, read_only=True)
         created_at = format_timestamp(self._clock())
         with self._lock:
             try:
-                cursor = self._connection.execute(_INSERT, (event_type, data, created_at))
+                cursor = self._connection.execute(
+                    "INSERT INTO events (type, data, created_at) VALUES (?, ?, ?)",
+                    (event_type, data, created_at),
+                )
             except sqlite3.Error as exc:
                 raise _storage_error(self.path, exc) from exc
-            self.writes_since_checkpoint += 1
         return EventRow(id=cursor.lastrowid or 0, type=event_type, data=data, created_at=created_at)
-
-    def try_append(self, event_type: str, data: str) -> EventRow | None:
-        """Insert one event without waiting; return None when that would mean waiting.
-
-        It returns None at once when commits need an fsync, another thread uses the connection, or
-        another process holds the file's write lock (SQLITE_BUSY with a zero busy timeout). The
-        caller then runs `append` in a worker thread. In WAL mode with synchronous=NORMAL an
-        insert and its commit took about 55 us, against about 225 us through a worker thread.
-        """
-        if self.read_only or not self.fast_commits:
-            return None
-        if not self._lock.acquire(blocking=False):
-            return None
-        try:
-            created_at = format_timestamp(self._clock())
-            self._connection.execute("PRAGMA busy_timeout = 0")
-            try:
-                cursor = self._connection.execute(_INSERT, (event_type, data, created_at))
-            except sqlite3.OperationalError as exc:
-                if getattr(exc, "sqlite_errorname", "") == "SQLITE_BUSY":
-                    return None
-                raise _storage_error(self.path, exc) from exc
-            except sqlite3.Error as exc:
-                raise _storage_error(self.path, exc) from exc
-            finally:
-                self._connection.execute(f"PRAGMA busy_timeout = {self.busy_timeout_ms}")
-            self.writes_since_checkpoint += 1
-        finally:
-            self._lock.release()
-        return EventRow(id=cursor.lastrowid or 0, type=event_type, data=data, created_at=created_at)
-
-    def checkpoint(self) -> None:
-        """Copy the WAL into the database file without blocking readers or writers (PASSIVE)."""
-        with self._lock:
-            if self.closed:
-                return
-            self.writes_since_checkpoint = 0
-            try:
-                self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            except sqlite3.Error as exc:
-                logger.warning("checkpoint of %s failed: %s", self.path, exc)
 
     def page(
         self, event_type: str | None, limit: int, after: tuple[str, int] | None, *, blocking: bool = True

@@ -4,7 +4,7 @@ Opening a store costs about 1.5 ms and a kept connection makes an insert cost te
 microseconds, so the pool keeps up to `store_cache_size` connections open. A store in use by a
 request is never closed: eviction skips it. The limit counts stores in use too, so a request for
 a new user waits while every open store is busy, and the limit is lowered to fit the process's
-open-file limit. Each store uses three descriptors: the database, its WAL and its -shm file.
+open-file limit (each store holds three descriptors: the database, its WAL and its -shm file).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from aibrain.api.storage import CHECKPOINT_EVERY, EventRow, EventStore, StorageError, user_dir_name
+from aibrain.api.storage import EventRow, EventStore, StorageError, user_dir_name
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ T = TypeVar("T")
 STORE_THREADS = 4
 
 # Descriptors per open store (database, -wal, -shm), and the share of the process's open-file
-# limit that stores may use. The rest is for client sockets, the JWKS client and the log.
+# limit that stores may use; the rest is for client sockets, the JWKS client and the log.
 DESCRIPTORS_PER_STORE = 3
 STORE_SHARE_OF_DESCRIPTORS = 0.5
 
@@ -103,27 +103,6 @@ class StorePool:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, function, *args)
 
-    async def append(self, store: EventStore, event_type: str, data: str) -> EventRow:
-        """Store one event, on the event loop when that cannot wait, else on a worker thread.
-
-        Every CHECKPOINT_EVERY writes a checkpoint runs in a worker thread, in the background.
-        """
-        row = store.try_append(event_type, data)
-        if row is None:
-            row = await self.run(store.append, event_type, data)
-        if store.fast_commits and store.writes_since_checkpoint >= CHECKPOINT_EVERY and not store.checkpointing:
-            store.checkpointing = True
-            task = asyncio.get_running_loop().create_task(self._checkpoint(store))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
-        return row
-
-    async def _checkpoint(self, store: EventStore) -> None:
-        try:
-            await self.run(store.checkpoint)
-        finally:
-            store.checkpointing = False
-
     async def read_page(
         self, store: EventStore, event_type: str | None, limit: int, after: tuple[str, int] | None
     ) -> list[EventRow]:
@@ -144,7 +123,7 @@ class StorePool:
         """Yield the open store of a user, opening it on first use. It stays open while in use.
 
         A store whose use raised a read-only error, or that was opened as a read-only snapshot, is
-        closed after use, so that the next request reopens the file and finds a repaired folder.
+        closed after use, so that the next request reopens the file and sees a repaired folder.
         """
         name = user_dir_name(sub)
         entry = self._entries.get(name)
