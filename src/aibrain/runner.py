@@ -35,7 +35,7 @@ GRANIAN_LOGGING = {
 
 
 # Each open event store uses three descriptors, so a default soft limit of 1,024 would cap the
-# events API at 170 open stores; servers raise it toward the hard limit at start.
+# events API at 170 open stores. Servers therefore raise it toward the hard limit at start.
 WANTED_OPEN_FILES = 65_536
 
 
@@ -62,7 +62,7 @@ def run_service(
     """Serve one service with Granian (uvloop, ASGI) until SIGINT or SIGTERM.
 
     A worker that dies (a crash in native code, say) is started again instead of leaving the port
-    open with nobody serving it. Request heads larger than `max_header_bytes` get Granian's 431.
+    open with no process serving it. Request heads larger than `max_header_bytes` get Granian's 431.
     """
     from granian import Granian
     from granian.constants import Interfaces, Loops

@@ -217,7 +217,7 @@ class KeyStore:
         return entries
 
     def jwks_body(self) -> bytes:
-        """Return the encoded JWKS document, rebuilt after changes and at most once a second."""
+        """Return the encoded JWKS document, rebuilt after a reload and whenever it is over a second old."""
         if self._jwks_body is None or self._clock() - self._jwks_built_at >= 1.0:
             self._jwks_body = msgspec.json.encode({"keys": self.published()})
             self._jwks_built_at = self._clock()

@@ -1,4 +1,4 @@
-"""The auth endpoints under /api/auth, answering as Better Auth 1.7 does.
+"""The auth endpoints under /api/auth, with Better Auth 1.7's requests and responses.
 
 Differences on purpose: sign-up and sign-in bodies also carry `session` and `jwt` (with a
 `set-auth-jwt` header), so one round trip gives a client everything; errors always have a `code`.
@@ -183,7 +183,7 @@ class AuthRoutes:
     async def _current_session(self, request: Request) -> tuple[dict[str, Any], dict[str, Any]] | None | bool:
         """Return (session, user); None without a well-signed token; False when the token is stale.
 
-        A stale token (well signed but unknown or expired) tells the caller to clear the cookies; an
+        For a stale token (well signed but unknown or expired) the caller clears the cookies; an
         expired session row is deleted as Better Auth does.
         """
         token = self.cookies.session_token(request)
