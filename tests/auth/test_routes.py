@@ -1,4 +1,4 @@
-"""The auth service's HTTP answers, from a real server process on loopback."""
+"""The auth service's HTTP responses, from a real server process on loopback."""
 
 import base64
 import json

@@ -4,7 +4,7 @@ Opening a store costs about 1.5 ms and a kept connection makes an insert cost te
 microseconds, so the pool keeps up to `store_cache_size` connections open. A store in use by a
 request is never closed: eviction skips it. The limit counts stores in use too, so a request for
 a new user waits while every open store is busy, and the limit is lowered to fit the process's
-open-file limit (each store holds three descriptors: the database, its WAL and its -shm file).
+open-file limit. Each store uses three descriptors: the database, its WAL and its -shm file.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ T = TypeVar("T")
 STORE_THREADS = 4
 
 # Descriptors per open store (database, -wal, -shm), and the share of the process's open-file
-# limit that stores may use; the rest is for client sockets, the JWKS client and the log.
+# limit that stores may use. The rest is for client sockets, the JWKS client and the log.
 DESCRIPTORS_PER_STORE = 3
 STORE_SHARE_OF_DESCRIPTORS = 0.5
 
@@ -123,7 +123,7 @@ class StorePool:
         """Yield the open store of a user, opening it on first use. It stays open while in use.
 
         A store whose use raised a read-only error, or that was opened as a read-only snapshot, is
-        closed after use, so that the next request reopens the file and sees a repaired folder.
+        closed after use, so that the next request reopens the file and finds a repaired folder.
         """
         name = user_dir_name(sub)
         entry = self._entries.get(name)
@@ -151,7 +151,7 @@ class StorePool:
     async def _open_with_slot(self, name: str) -> None:
         """Open a user's store under a slot of the limit, or join an open already under way.
 
-        Slots are an asyncio.Semaphore, which serves waiters first come, first served; a slot is
+        Slots are an asyncio.Semaphore, which serves waiters first come, first served. A slot is
         given back only once its store is closed, so open descriptors stay within the limit.
         """
         if name in self._opening:
