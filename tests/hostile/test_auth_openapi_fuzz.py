@@ -69,17 +69,19 @@ LABELS = [
     "GET /ok",
     "GET /openapi.json",
 ]
-# A status each operation must return at least once to positive requests without a session.
-EXPECTED = {
-    "POST /sign-up/email": 200,
-    "POST /sign-in/email": 401,
-    "POST /sign-out": 200,
-    "GET /get-session": 200,
-    "POST /get-session": 405,
-    "GET /token": 401,
-    "GET /jwks": 200,
-    "GET /ok": 200,
-    "GET /openapi.json": 200,
+# Statuses of which each operation must return at least one to positive requests without a session.
+# A sign-up may meet an email that an earlier case of this module registered, so its 422 also shows
+# that the request passed validation and the origin check.
+EXPECTED: dict[str, set[int]] = {
+    "POST /sign-up/email": {200, 422},
+    "POST /sign-in/email": {401},
+    "POST /sign-out": {200},
+    "GET /get-session": {200},
+    "POST /get-session": {405},
+    "GET /token": {401},
+    "GET /jwks": {200},
+    "GET /ok": {200},
+    "GET /openapi.json": {200},
 }
 
 
@@ -120,6 +122,8 @@ def test_auth_operation_conforms(auth: Service, schema: Any, label: str, mode: G
         max_examples=MAX_EXAMPLES,
         deadline=None,
         database=None,
+        # The same examples on every run, so a fuzz failure reproduces and CI cannot flake on luck.
+        derandomize=True,
         suppress_health_check=list(HealthCheck),
     )
     @given(case=operation.as_strategy(generation_mode=mode))
@@ -136,7 +140,7 @@ def test_auth_operation_conforms(auth: Service, schema: Any, label: str, mode: G
 
     assert statuses
     if mode is GenerationMode.POSITIVE:
-        assert EXPECTED[label] in statuses
+        assert EXPECTED[label] & set(statuses)
 
 
 def test_auth_openapi_429_conforms(tmp_path: Path, schema: Any) -> None:
