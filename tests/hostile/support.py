@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import hypothesis
 
 from tests.fixtures.issuer import StubIssuer
 from tests.servers import TEST_SECRET, Service, free_port
@@ -259,3 +260,18 @@ def launch_without_probe(name: str, data_dir: Path, extra_env: dict[str, str]) -
 def decode_segment(segment: str) -> Any:
     """Decode one base64url JWT segment as JSON."""
     return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+
+
+def fuzz_settings(max_examples: int) -> hypothesis.settings:
+    """Return the hypothesis settings of the OpenAPI fuzz tests.
+
+    The examples are the same on every run (derandomize), so a fuzz failure reproduces and CI
+    cannot fail on luck; nothing is stored between runs, and slow servers trip no health check.
+    """
+    return hypothesis.settings(
+        max_examples=max_examples,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(hypothesis.HealthCheck),
+    )

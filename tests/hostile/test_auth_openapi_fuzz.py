@@ -19,8 +19,7 @@ import re
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given
-from hypothesis import settings as hypothesis_settings
+from hypothesis import given
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import (
@@ -34,6 +33,7 @@ from aibrain.auth.app import BASE_PATH, _route_table
 from aibrain.auth.openapi import EMAIL_PATTERN
 from aibrain.auth.validation import is_email
 from aibrain.settings import Settings
+from tests.hostile.support import fuzz_settings
 from tests.servers import Service, start_auth
 
 MAX_EXAMPLES = 30
@@ -118,14 +118,7 @@ def test_auth_operation_conforms(auth: Service, schema: Any, label: str, mode: G
     headers = {"Origin": auth.url} if origin == "own-origin" else {}
     statuses: list[int] = []
 
-    @hypothesis_settings(
-        max_examples=MAX_EXAMPLES,
-        deadline=None,
-        database=None,
-        # The same examples on every run, so a fuzz failure reproduces and CI cannot flake on luck.
-        derandomize=True,
-        suppress_health_check=list(HealthCheck),
-    )
+    @fuzz_settings(MAX_EXAMPLES)
     @given(case=operation.as_strategy(generation_mode=mode))
     def check(case: Any) -> None:
         # Generated security values may add a Cookie header, which this suite never sends.

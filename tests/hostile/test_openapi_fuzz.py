@@ -14,8 +14,7 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given
-from hypothesis import settings as hypothesis_settings
+from hypothesis import given
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import (
@@ -26,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.hostile.conftest import ApiFactory, ApiUnderTest
-from tests.hostile.support import bearer, claims
+from tests.hostile.support import bearer, claims, fuzz_settings
 
 MAX_EXAMPLES = 50
 CHECKS = [
@@ -76,14 +75,7 @@ def test_openapi_operation_conforms(api: ApiUnderTest, schema: Any, label: str, 
     token = api.issuer.sign(claims(api.issuer, "fuzz-user"), "rsa-1")
     statuses: list[int] = []
 
-    @hypothesis_settings(
-        max_examples=MAX_EXAMPLES,
-        deadline=None,
-        database=None,
-        # The same examples on every run, so a fuzz failure reproduces and CI cannot flake on luck.
-        derandomize=True,
-        suppress_health_check=list(HealthCheck),
-    )
+    @fuzz_settings(MAX_EXAMPLES)
     @given(case=operation.as_strategy(generation_mode=mode))
     def check(case: Any) -> None:
         response = case.call_and_validate(base_url=api.url, headers=bearer(token), checks=CHECKS, timeout=30)
