@@ -34,7 +34,7 @@ def error_response(
 
 
 class ServiceError(Exception):
-    """An error that a route raises to answer with a JSON error body instead of a 500."""
+    """An error that a route raises to respond with a JSON error body instead of a 500."""
 
     def __init__(
         self,

@@ -43,7 +43,7 @@ class Settings(BaseSettings):
 
     # Shared
     env: Literal["development", "production"] = Field(
-        "development", description="development creates a missing secret; production refuses to start without one"
+        "development", description="development creates a missing secret; production stops at start-up without one"
     )
     data_dir: Path = Field(Path("data"), description="folder for auth.db, the generated secret and users/<id>/events.db")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="log level of both services")
@@ -130,7 +130,7 @@ class Settings(BaseSettings):
     )
     max_token_bytes: int = Field(16_384, gt=0, description="largest bearer token in bytes")
     max_json_depth: int = Field(64, gt=0, description="deepest nesting of arrays and objects in a request body")
-    max_type_length: int = Field(128, gt=0, description="longest event type in characters")
+    max_type_length: int = Field(128, gt=0, description="maximum length of an event type in characters")
     user_events_per_minute: int = Field(
         60_000, ge=0, description="events one user may store per minute (0: unlimited)"
     )

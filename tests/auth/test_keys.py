@@ -67,7 +67,7 @@ async def test_key_store_header_has_only_alg_and_kid(engine):
     assert set(header) == {"alg", "kid"}
 
 
-def test_key_store_jwks_entry_has_alg_and_kid_but_no_private_parts(engine):
+def test_key_store_jwks_entry_public_only(engine):
     keys = KeyStore(engine, SECRET)
     keys.load()
     keys.create_key_sync()
@@ -100,7 +100,7 @@ def test_key_store_concurrent_creation_makes_one_key(engine):
     assert len(check.published()) == 1
 
 
-def test_key_store_rotation_keeps_old_key_for_grace_period(engine):
+def test_key_store_rotation_within_grace(engine):
     clock = Clock()
     keys = KeyStore(engine, SECRET, alg="EdDSA", grace_period=100, clock=clock)
     keys.load()
@@ -110,7 +110,7 @@ def test_key_store_rotation_keeps_old_key_for_grace_period(engine):
     assert {entry["kid"] for entry in keys.published()} == {old, new}
 
 
-def test_key_store_rotation_hides_old_key_after_grace_period(engine):
+def test_key_store_rotation_after_grace(engine):
     clock = Clock()
     keys = KeyStore(engine, SECRET, alg="EdDSA", grace_period=100, clock=clock)
     keys.load()

@@ -48,7 +48,7 @@ def test_rate_limit_429_body_is_json_error(behind_proxy):
     assert response.json() == {"message": "Too many requests. Please try again later.", "code": "TOO_MANY_REQUESTS"}
 
 
-def test_rate_limit_one_client_does_not_lock_out_another(behind_proxy):
+def test_rate_limit_clients_are_independent(behind_proxy):
     sign_in_statuses(behind_proxy.url, "203.0.113.4", 5)
     assert sign_in_statuses(behind_proxy.url, "203.0.113.5", 1)[0].status_code == 401
 

@@ -31,7 +31,7 @@ from tests.hostile.support import (
     worker_pid,
 )
 
-# Large enough for a decompression bomb to fit, so the token reaches the verifier; the request head
+# Large enough for a decompression bomb to fit, so the token reaches the verifier. The request head
 # limit is raised above it for the same reason.
 MAX_TOKEN_BYTES = 400_000
 MAX_HEADER_BYTES = 417_792

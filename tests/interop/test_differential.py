@@ -25,7 +25,7 @@ SESSION_PATHS = {"/sign-up/email", "/sign-in/email"}
 # aibrain stores the socket address as ipAddress where Better Auth stores "" without X-Forwarded-For.
 VOLATILE_KEYS = {"id", "token", "userId", "createdAt", "updatedAt", "expiresAt", "jwt", "ipAddress", "kid", "n", "x"}
 
-# Cases where aibrain still answers differently from Better Auth by mistake, keyed by
+# Cases where aibrain still responds differently from Better Auth by mistake, keyed by
 # (aspect, case name); each is run as a strict xfail until fixed.
 KNOWN_MISMATCHES: dict[tuple[str, str], str] = {}
 

@@ -44,7 +44,7 @@ def _non_printable_bmp_ranges() -> str:
 # The OpenAPI pattern of `type`, built from the same rule check_event_type applies, so the document
 # and the server agree on every BMP character of this Python's Unicode version.
 # NOTE: JSON Schema patterns without the `u` flag see characters beyond the BMP as surrogate pairs,
-# so the pattern cannot express the rule for them; the server still rejects the unprintable ones.
+# so the pattern cannot express the rule for them. The server still rejects the unprintable ones.
 TYPE_PATTERN: Final = f"^[^{_non_printable_bmp_ranges()}]+$"
 
 

@@ -2,7 +2,7 @@
 
 A runaway agent loop should hit a clear 429 long before it fills the disk. The counters are fixed
 windows in the `limits` library's storage (memory by default, so each API process counts its own
-users; a shared Redis URL makes several processes share them).
+users, while a shared Redis URL makes several processes share them).
 """
 
 from __future__ import annotations

@@ -153,7 +153,7 @@ class EventStore:
         """Open an existing file read-only and immutable, for a folder where SQLite cannot write.
 
         A WAL database needs its -shm file to be writable, so a read-only folder cannot be opened
-        normally. `immutable=1` reads the main file without it; this is safe only because no
+        normally. `immutable=1` reads the main file without it. That is safe only because no
         process can write to that folder either, and the pool reopens the store on every use.
         """
         if not path.is_file():

@@ -108,9 +108,9 @@ class StorePool:
     ) -> list[EventRow]:
         """Read a page on the event loop when the connection is free, else on a worker thread.
 
-        A read in WAL mode does not wait for writers, and a page of 50 events took about 70 us on
-        the loop against about 300 us through a worker thread (2 busy cores), so the hop is only
-        paid while a write is using the connection.
+        A read in WAL mode does not wait for writers. A page of 50 events took about 70 us on the
+        loop against about 300 us through a worker thread (2 busy cores), so the hop is only paid
+        while a write is using the connection.
         """
         rows = store.page(event_type, limit, after, blocking=False)
         if rows is None:

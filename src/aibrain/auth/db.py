@@ -148,7 +148,7 @@ def create_database_engine(url: str) -> Engine:
     if parsed.database and parsed.database != ":memory:":
         path = Path(parsed.database)
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        # Create the file private to its owner, since it holds password hashes; SQLite gives its
+        # Create the file private to its owner, since it contains password hashes. SQLite gives its
         # -wal and -shm files the same mode.
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
     engine = create_engine(url, pool_size=8, max_overflow=8)

@@ -2,7 +2,7 @@
 
 1. Any POST that carries a Cookie header must name a trusted Origin (or Referer).
 2. Sign-in and sign-up also apply the rule when Sec-Fetch-* headers show a browser, and always
-   check an Origin that is present; a plain server-to-server call with neither passes.
+   check an Origin that is present. A plain server-to-server call with neither passes.
 3. URL fields such as callbackURL must be relative paths or on a trusted origin.
 """
 

@@ -54,7 +54,7 @@ def is_scrypt_hash(stored: str) -> bool:
 class Passwords:
     """Hash and verify passwords on a thread pool, so the event loop keeps serving meanwhile.
 
-    argon2-cffi and hashlib.scrypt release the GIL, so `threads` hashes run truly in parallel; more
+    argon2-cffi and hashlib.scrypt release the GIL, so `threads` hashes run truly in parallel. More
     threads than cores would only queue work inside the kernel instead of in the pool.
     """
 

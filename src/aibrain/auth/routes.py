@@ -1,7 +1,7 @@
 """The auth endpoints under /api/auth, with Better Auth 1.7's requests and responses.
 
 Differences on purpose: sign-up and sign-in bodies also carry `session` and `jwt` (with a
-`set-auth-jwt` header), so one round trip gives a client everything; errors always have a `code`.
+`set-auth-jwt` header), so one round trip gives a client everything. Errors always have a `code`.
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ def _development_secret(path: Path) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     value = secrets.token_urlsafe(48)
     # Write a private temp file, then hard-link it into place: the link fails if another process
-    # won the race, and nobody ever reads a half-written secret.
+    # won the race, and no process ever reads a half-written secret.
     descriptor, temp_name = tempfile.mkstemp(dir=path.parent, prefix=".secret-")
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:

@@ -50,7 +50,7 @@ def jwt_expiry(jwt: str) -> float | None:
 
 
 def require_credentials(jwt: str | None, session_token: str | None) -> None:
-    """Raise AuthenticationError before a request that could only answer 401 MISSING_TOKEN."""
+    """Raise AuthenticationError before sending a request that could only get 401 MISSING_TOKEN."""
     if jwt is None and session_token is None:
         raise AuthenticationError(
             401,
